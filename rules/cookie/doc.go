@@ -61,8 +61,8 @@
 // cookie prefix such as "__Host-". Such a line can set nothing in a
 // conforming browser, and older browsers read it inconsistently (Chromium
 // once cut the line at NUL or CR), so [FilterSetCookie] drops it. Its names
-// are still computed, from the text before the first control character, for
-// callers that want to report them.
+// are still computed (cut at the first NUL, CR or LF, as older Chromium did)
+// for callers that want to report them.
 //
 // # Not modelled
 //

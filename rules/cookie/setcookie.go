@@ -19,8 +19,8 @@ const maxNameValue = 4096
 // ok is false when a current browser would ignore the whole line (a control
 // character other than HTAB, an empty name and value, a name and value over
 // 4096 bytes, a nameless cookie whose value starts with "__Host-" or a
-// similar prefix). The names are then still those of the text before the
-// first control character; drop such a line or treat it as refused.
+// similar prefix). The names are then still computed (cut at the first NUL,
+// CR or LF, as older browsers did); drop such a line or treat it as refused.
 func SetCookieNames(field string) (names Names, ok bool) {
 	name, value, ok := parseSetCookie(field)
 	names.add(name)
@@ -36,31 +36,21 @@ func SetCookieNames(field string) (names Names, ok bool) {
 }
 
 // parseSetCookie is rfc6265bis §5.6 steps 1–5 for the name and value only:
-// it cuts at the first ';' (or, for names of an ignored line, the first
-// control character), splits at the first '=', trims SP and HTAB, and
-// reports whether a browser would keep the cookie at all.
+// it cuts at the first ';', splits at the first '=', trims SP and HTAB, and
+// reports whether a browser would keep the cookie at all. For the names of
+// an ignored line it also cuts at NUL, CR and LF, as Chromium did before it
+// ignored such lines (http-state disabled-chromium0022/0023).
 func parseSetCookie(field string) (name, value string, ok bool) {
-	ok = true
-	end := -1
-	for i := 0; i < len(field); i++ {
-		c := field[i]
-		if c == ';' {
-			if end < 0 {
-				end = i
-			}
-			continue
-		}
-		if isCTL(c) {
-			ok = false
-			if end < 0 {
-				end = i
-			}
-			break
-		}
-	}
 	pair := field
-	if end >= 0 {
-		pair = field[:end]
+	if semi := strings.IndexByte(field, ';'); semi >= 0 {
+		pair = field[:semi]
+	}
+	ok = true
+	if ctl := indexCTL(field); ctl >= 0 {
+		ok = false
+		if cut := indexAny3(pair, 0, '\r', '\n'); cut >= 0 {
+			pair = pair[:cut]
+		}
 	}
 	if eq := strings.IndexByte(pair, '='); eq >= 0 {
 		name, value = trimWSP(pair[:eq]), trimWSP(pair[eq+1:])
@@ -80,9 +70,52 @@ func parseSetCookie(field string) (name, value string, ok bool) {
 	return name, value, ok
 }
 
+// indexCTL returns the index of the first control character that makes
+// rfc6265bis ignore a Set-Cookie line (%x00-08 / %x0A-1F / %x7F; HTAB is
+// allowed), or -1. Every Set-Cookie goes through it, so it tests eight bytes
+// at a time and looks at single bytes only near a suspect.
+func indexCTL(s string) int {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// Some byte is < 0x20 or == 0x7f (or, harmlessly, >= 0x80):
+		// the exact test below sorts it out.
+		below := (x - 0x20*ones) & ^x & high
+		del := ((x ^ 0x7f*ones) - ones) & high
+		if below|del != 0 {
+			for j := i; j < i+8; j++ {
+				if isCTL(s[j]) {
+					return j
+				}
+			}
+		}
+	}
+	for ; i < len(s); i++ {
+		if isCTL(s[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
 // isCTL reports the control characters that make rfc6265bis ignore a
 // Set-Cookie line: %x00-08 / %x0A-1F / %x7F (HTAB is allowed).
 func isCTL(c byte) bool { return (c < 0x20 && c != '\t') || c == 0x7f }
+
+// indexAny3 returns the index of the first of a, b or c in s, or -1.
+func indexAny3(s string, a, b, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == a || s[i] == b || s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
 
 // hasCookiePrefix reports whether v starts, case-insensitively, with one of
 // the name prefixes a browser protects (__Secure-, __Host- and the newer
