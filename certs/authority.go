@@ -38,7 +38,7 @@ import (
 const (
 	// caValidity is long because every client that trusts the CA has to be
 	// re-configured when it is replaced; mkcert uses the same 10 years.
-	caValidity = 10 // years
+	caValidityYears = 10
 
 	// backdate moves NotBefore of the CA and of every leaf into the past,
 	// so that a client whose clock runs a little behind (a VM just resumed,
@@ -262,7 +262,8 @@ func create(certFile, keyFile string) (*Authority, error) {
 			return nil, err
 		}
 	}
-	der, key, err := newCA(time.Now(), caValidity)
+	now := time.Now()
+	der, key, err := newCA(now, now.AddDate(caValidityYears, 0, 0))
 	if err != nil {
 		return nil, err
 	}
@@ -336,8 +337,8 @@ func fileExists(name string) (bool, error) {
 }
 
 // newCA generates a CA key and a self-signed certificate valid from now
-// (backdated) for the given number of years.
-func newCA(now time.Time, years int) (der []byte, key *ecdsa.PrivateKey, err error) {
+// (backdated) until notAfter.
+func newCA(now, notAfter time.Time) (der []byte, key *ecdsa.PrivateKey, err error) {
 	// P-256: universally supported by TLS clients, fast to sign with, and
 	// as strong as RSA-3072 for the CA's lifetime.
 	key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -360,7 +361,7 @@ func newCA(now time.Time, years int) (der []byte, key *ecdsa.PrivateKey, err err
 			CommonName:         clip("consentproxy CA "+who, maxNameLen),
 		},
 		NotBefore: now.Add(-backdate),
-		NotAfter:  now.AddDate(years, 0, 0),
+		NotAfter:  notAfter,
 		KeyUsage:  x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		IsCA:      true,
 		// Path length zero: this CA signs leaves only. Should its key leak,
