@@ -102,7 +102,10 @@ func LoadOrCreate(certFile, keyFile string) (a *Authority, created bool, err err
 	case certExists:
 		return nil, false, fmt.Errorf("ca key %s is missing but certificate %s exists: restore the key from a backup, or move the certificate away to create a new CA (every client must then trust the new one)", keyFile, certFile)
 	case keyExists:
-		return nil, false, errCertMissing(certFile, keyFile)
+		// Another process may be between publishing its key and its
+		// certificate; give it a moment before calling the pair broken.
+		a, err := loadAfterRace(certFile, keyFile)
+		return a, false, err
 	}
 	a, err = create(certFile, keyFile)
 	if errors.Is(err, errLostRace) {
@@ -309,10 +312,10 @@ func create(certFile, keyFile string) (*Authority, error) {
 
 // loadAfterRace loads the CA another process is creating. Its key is
 // already published and its certificate follows within microseconds; the
-// wait is bounded so a crashed creator turns into the usual "certificate
-// missing" error instead of a hang.
+// wait (at most a second) is bounded so a crashed creator turns into the
+// usual "certificate missing" error instead of a hang.
 func loadAfterRace(certFile, keyFile string) (*Authority, error) {
-	for range 200 {
+	for range 100 {
 		if ok, _ := fileExists(certFile); ok {
 			return Load(certFile, keyFile)
 		}
