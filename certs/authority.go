@@ -500,8 +500,11 @@ func (a *Authority) issue(name leafName) (*tls.Certificate, error) {
 		return nil, fmt.Errorf("issue certificate for %s: %w", name.key, err)
 	}
 	return &tls.Certificate{
-		// The CA goes in the chain too: clients that trust it as a root
-		// ignore it, and tools that pin or log the chain can see it.
+		// The CA goes in the chain too. Clients that trust it as a root
+		// just skip it, but Chromium's --ignore-certificate-errors-spki-list
+		// checks the SPKI of every certificate the server sends, so with
+		// the CA in the chain one value (SPKIFingerprint of the CA) covers
+		// every leaf, for browsers that were not made to trust the CA.
 		Certificate: [][]byte{der, a.cert.Raw},
 		PrivateKey:  a.leafKey,
 		Leaf:        leaf,
