@@ -87,6 +87,11 @@ func LoadOrCreate(certFile, keyFile string) (a *Authority, created bool, err err
 	if certFile == "" || keyFile == "" {
 		return nil, false, errors.New("ca: certificate and key file names must both be set")
 	}
+	if filepath.Clean(certFile) == filepath.Clean(keyFile) {
+		// The key must stay private and the certificate is handed out;
+		// one file cannot be both.
+		return nil, false, fmt.Errorf("ca certificate and key are the same file %s: give them different names", certFile)
+	}
 	certExists, err := fileExists(certFile)
 	if err != nil {
 		return nil, false, fmt.Errorf("ca certificate %s: %w", certFile, err)

@@ -712,3 +712,16 @@ func TestClipKeepsUTF8Whole(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadOrCreateRejectsOneFileForBoth(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "ca.pem")
+	if _, _, err := LoadOrCreate(name, name); err == nil || !strings.Contains(err.Error(), "same file") {
+		t.Errorf("LoadOrCreate(same, same): %v, want an error saying they are the same file", err)
+	}
+	if _, _, err := LoadOrCreate("", name); err == nil {
+		t.Errorf("LoadOrCreate with an empty certificate name succeeded")
+	}
+	if ok, _ := fileExists(name); ok {
+		t.Errorf("a file was written")
+	}
+}
