@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -53,7 +54,11 @@ func Parse(name string, data []byte) (Config, error) {
 	l := &loader{file: name, dir: filepath.Dir(name), cfg: &cfg}
 	l.top(root)
 	if len(l.errs) > 0 {
-		errs := l.errs
+		slices.SortStableFunc(l.errs, func(a, b lineError) int { return a.line - b.line })
+		errs := make([]error, len(l.errs))
+		for i, e := range l.errs {
+			errs[i] = e.err
+		}
 		if len(errs) > maxErrors {
 			more := len(errs) - maxErrors
 			errs = append(errs[:maxErrors:maxErrors], fmt.Errorf("%s: %d more errors not shown", name, more))
@@ -72,14 +77,14 @@ func parseDocument(name string, data []byte) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, data, err)
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case err == nil:
 		return nil, fmt.Errorf("%s:%d: a second YAML document (after ---) is not allowed; keep all settings in one document", name, extra.Line)
 	case !errors.Is(err, io.EOF):
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, data, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil, nil
@@ -97,17 +102,57 @@ func parseDocument(name string, data []byte) (*yaml.Node, error) {
 	return root, nil
 }
 
-// syntaxError turns the parser's "yaml: line 3: msg" into "name:3: msg".
-func syntaxError(name string, err error) error {
+// syntaxError turns the parser's "yaml: line 3: msg" into "name:3: msg",
+// with the line corrected (see syntaxLine).
+func syntaxError(name string, data []byte, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if num, text, ok := strings.Cut(rest, ": "); ok {
-			if _, nerr := strconv.Atoi(num); nerr == nil {
-				return fmt.Errorf("%s:%s: invalid YAML: %s", name, num, text)
+			if line, nerr := strconv.Atoi(num); nerr == nil {
+				return fmt.Errorf("%s:%d: invalid YAML: %s", name, syntaxLine(data, line, text), text)
 			}
 		}
 	}
 	return fmt.Errorf("%s: invalid YAML: %s", name, msg)
+}
+
+// maxSyntaxScan bounds the lines syntaxLine re-parses, so that a huge
+// broken file costs one parse per line at most this many times.
+const maxSyntaxScan = 200
+
+// syntaxLine finds the line of a syntax error. yaml.v3 reports, for parser
+// errors, the zero-based line of the enclosing construct ("line 1" for a
+// "[" left open on line 2, or for a bad key on line 3 of a mapping that
+// starts on line 2), which sends the reader to the wrong place. The real
+// line is at or after the reported one: it is the first line whose prefix
+// of the file fails with the same message.
+func syntaxLine(data []byte, reported int, msg string) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	end := 0
+	for i := range min(reported-1, len(lines)) {
+		end += len(lines[i])
+	}
+	for k := max(reported, 1); k <= len(lines) && k < reported+maxSyntaxScan; k++ {
+		end += len(lines[k-1])
+		if err := decodeAll(data[:end]); err != nil && strings.HasSuffix(err.Error(), ": "+msg) {
+			return k
+		}
+	}
+	return reported
+}
+
+// decodeAll parses every document of data and returns the first error.
+func decodeAll(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		if err := dec.Decode(&n); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 // loader walks the YAML tree itself, rather than letting yaml.v3 decode
@@ -117,11 +162,19 @@ type loader struct {
 	file string
 	dir  string
 	cfg  *Config
-	errs []error
+	errs []lineError
+}
+
+// lineError is a problem and its line, to report problems in file order
+// whatever order the walk found them in.
+type lineError struct {
+	line int
+	err  error
 }
 
 func (l *loader) errorf(n *yaml.Node, format string, args ...any) {
-	l.errs = append(l.errs, fmt.Errorf("%s:%d: %s", l.file, n.Line, fmt.Sprintf(format, args...)))
+	err := fmt.Errorf("%s:%d: %s", l.file, n.Line, fmt.Sprintf(format, args...))
+	l.errs = append(l.errs, lineError{n.Line, err})
 }
 
 func (l *loader) record(key string, n *yaml.Node) {
