@@ -316,7 +316,8 @@ func (l *loader) top(root *yaml.Node) {
 
 	for _, e := range l.entries(root, 0) {
 		if e.name == "limits" {
-			l.record("limits", e.key)
+			// Not recorded: a limit the file does not set is a default,
+			// and must not inherit the section's line.
 			l.limits(e, byKey, limitNames, topNames)
 			continue
 		}

@@ -292,7 +292,7 @@ profiles:
 		t.Fatal(err)
 	}
 	for key, line := range map[string]int{
-		"listen": 1, "rules": 2, "rules[0]": 3, "rules[1]": 5, "limits": 6,
+		"listen": 1, "rules": 2, "rules[0]": 3, "rules[1]": 5,
 		"limits.dial_timeout": 7, "profiles[0]": 9, "profiles[0].name": 9,
 		"profiles[0].vendors": 10, "profiles[0].vendors.criteo": 11,
 	} {
@@ -300,8 +300,10 @@ profiles:
 			t.Errorf("Origin(%q) = %+v, want %+v", key, got, want)
 		}
 	}
-	if got := cfg.Origin("admin"); got != (Origin{}) {
-		t.Errorf("Origin(admin) = %+v, want the zero Origin (default)", got)
+	for _, key := range []string{"admin", "limits.idle_timeout"} {
+		if got := cfg.Origin(key); got != (Origin{}) {
+			t.Errorf("Origin(%s) = %+v, want the zero Origin (default)", key, got)
+		}
 	}
 }
 
