@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -48,8 +49,11 @@ func Parse(name string, data []byte) (Config, error) {
 	cfg.origins = make(map[string]Origin)
 
 	root, err := parseDocument(name, data)
-	if err != nil || root == nil {
-		return cfg, err
+	if err != nil {
+		return Config{}, err
+	}
+	if root == nil {
+		return cfg, nil
 	}
 	l := &loader{file: name, dir: filepath.Dir(name), cfg: &cfg}
 	l.top(root)
@@ -163,6 +167,10 @@ type loader struct {
 	dir  string
 	cfg  *Config
 	errs []lineError
+	// merged memoizes the entries of mappings reached through merge keys.
+	// Without it `<<: [*a, *a, ...]` nested a few levels deep is a YAML
+	// bomb: each level multiplies the work.
+	merged map[*yaml.Node][]entry
 }
 
 // lineError is a problem and its line, to report problems in file order
@@ -238,7 +246,7 @@ func (l *loader) merge(v *yaml.Node, depth int) []entry {
 	}
 	switch r.Kind {
 	case yaml.MappingNode:
-		return l.entries(r, depth+1)
+		return l.mergedEntries(r, depth+1)
 	case yaml.SequenceNode:
 		var out []entry
 		seen := make(map[string]bool)
@@ -252,7 +260,7 @@ func (l *loader) merge(v *yaml.Node, depth int) []entry {
 				l.errorf(m, "<< merges mappings, not %s", describe(m))
 				continue
 			}
-			for _, e := range l.entries(m, depth+1) {
+			for _, e := range l.mergedEntries(m, depth+1) {
 				if !seen[e.name] {
 					seen[e.name] = true
 					out = append(out, e)
@@ -263,6 +271,19 @@ func (l *loader) merge(v *yaml.Node, depth int) []entry {
 	}
 	l.errorf(r, "<< merges a mapping or a list of mappings, not %s", describe(r))
 	return nil
+}
+
+// mergedEntries is entries for a mapping merged in, computed once per node.
+func (l *loader) mergedEntries(m *yaml.Node, depth int) []entry {
+	if e, ok := l.merged[m]; ok {
+		return e
+	}
+	e := l.entries(m, depth)
+	if l.merged == nil {
+		l.merged = make(map[*yaml.Node][]entry)
+	}
+	l.merged[m] = e
+	return e
 }
 
 // mapping resolves n and returns its entries; null is an empty mapping.
@@ -426,7 +447,7 @@ func (l *loader) scalar(n *yaml.Node, key string, k Kind) (any, bool) {
 	}
 	v, err := parseScalar(k, r.Value)
 	if err != nil {
-		l.errorf(r, "%s: %q is %v", key, r.Value, err)
+		l.errorf(r, "%s: %s is %v", key, quoteValue(r.Value), err)
 		return nil, false
 	}
 	return v, true
@@ -632,9 +653,26 @@ func describe(n *yaml.Node) string {
 		if isNull(n) {
 			return "nothing"
 		}
-		return fmt.Sprintf("%q", n.Value)
+		return quoteValue(n.Value)
 	}
 	return "an alias"
+}
+
+// maxQuoted bounds how much of a value a message repeats: enough to
+// recognise it, not a screenful of a pasted blob.
+const maxQuoted = 64
+
+// quoteValue is s quoted, shortened to maxQuoted bytes (on a rune
+// boundary) with "..." when longer.
+func quoteValue(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "..."
 }
 
 func article(k Kind) string {

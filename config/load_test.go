@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -365,5 +366,36 @@ func errorsUnwrapAll(err error) error {
 			return err
 		}
 		err = u.Unwrap()
+	}
+}
+
+func TestParseMergeBombIsLinear(t *testing.T) {
+	// Each level merges the previous one ten times: walked naively this
+	// is 10^15 merges, and the test would run until go test's timeout.
+	var b strings.Builder
+	b.WriteString("x0: &a0 {dial_timeout: 1s}\n")
+	for i := 1; i < 16; i++ {
+		fmt.Fprintf(&b, "x%d: &a%d {<<: [", i, i)
+		for j := range 10 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]}\n")
+	}
+	b.WriteString("limits: *a15\n")
+	_, err := Parse("x.yaml", []byte(b.String()))
+	if err == nil || !strings.HasPrefix(err.Error(), `x.yaml:1: unknown key "x0"`) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestParseShortensLongValues(t *testing.T) {
+	long := strings.Repeat("é", 100)
+	got := parseErr(t, "watch: "+long+"\n")
+	want := `x.yaml:1: watch: "` + strings.Repeat("é", 32) + `"... is not a boolean (use true or false)`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
