@@ -210,7 +210,7 @@ func TestParseEmptyIsDefault(t *testing.T) {
 
 func TestParseValues(t *testing.T) {
 	src := `listen: 127.0.0.1:9000
-admin: "off"
+admin: off
 allow_remote: true
 admin_token: 12345
 profile: strict
