@@ -75,6 +75,11 @@ type Config struct {
 
 	// File is the path the config was loaded from ("" when none). Not a key.
 	File string `yaml:"-"`
+
+	// origins records where values came from (file:line, flag or
+	// environment variable), by key path; see Origin. It is bookkeeping for
+	// error messages, not configuration, hence unexported.
+	origins map[string]Origin
 }
 
 // Listener is an extra proxy port.
