@@ -128,13 +128,14 @@ func (l *trackedListener) forget(c *clientConn) {
 // because the timer is ours and not a socket deadline Hijack would clear.
 type clientConn struct {
 	net.Conn
-	l      *trackedListener
-	info   *ConnInfo
-	idle   time.Duration
-	last   atomic.Int64 // unix nanoseconds of the last byte moved
-	timer  *time.Timer
-	ctx    context.Context // done once the connection is closed
-	cancel context.CancelFunc
+	l       *trackedListener
+	info    *ConnInfo
+	idle    time.Duration
+	last    atomic.Int64 // unix nanoseconds of the last byte moved
+	timerMu sync.Mutex   // the idle timer's callback may run before newClientConn returns
+	timer   *time.Timer
+	ctx     context.Context // done once the connection is closed
+	cancel  context.CancelFunc
 
 	// hijacked: net/http let go of the connection (CONNECT, upgrade).
 	hijacked atomic.Bool
@@ -153,7 +154,9 @@ func newClientConn(c net.Conn, l *trackedListener) *clientConn {
 	cc := &clientConn{Conn: c, l: l, idle: l.idle, ctx: ctx, cancel: cancel}
 	cc.info = &ConnInfo{Listener: l.name, Client: addrPort(c.RemoteAddr())}
 	cc.touch()
+	cc.timerMu.Lock()
 	cc.timer = time.AfterFunc(cc.idle, cc.checkIdle)
+	cc.timerMu.Unlock()
 	return cc
 }
 
@@ -170,7 +173,9 @@ func (c *clientConn) touch() { c.last.Store(time.Now().UnixNano()) }
 func (c *clientConn) checkIdle() {
 	quiet := time.Since(time.Unix(0, c.last.Load()))
 	if rest := c.idle - quiet; rest > 0 {
+		c.timerMu.Lock()
 		c.timer.Reset(rest)
+		c.timerMu.Unlock()
 		return
 	}
 	c.closeWith(&closedByProxy{reason: fmt.Sprintf("idle for %s (limits.idle_timeout)", c.idle)})
@@ -227,7 +232,9 @@ func (c *clientConn) CloseRead() error {
 
 func (c *clientConn) Close() error {
 	c.closeOnce.Do(func() {
+		c.timerMu.Lock()
 		c.timer.Stop()
+		c.timerMu.Unlock()
 		if t := c.handshake.Load(); t != nil {
 			t.Stop()
 		}

@@ -257,7 +257,6 @@ func (e *env) logText() string {
 	return b.String()
 }
 
-
 func writeFile(name, content string) error { return os.WriteFile(name, []byte(content), 0o644) }
 
 // wsAccept is the Sec-WebSocket-Accept value for key (RFC 6455 §4.2.2).
