@@ -57,9 +57,6 @@ func New(ca CA, opts Options, log *zap.Logger) *Router {
 		r.Handle("GET /debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
 		r.Handle("GET /debug/pprof/trace", http.HandlerFunc(pprof.Trace))
 	}
-	r.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		WriteError(w, http.StatusNotFound, "no such admin endpoint: "+req.URL.Path)
-	}))
 	return r
 }
 
@@ -94,7 +91,42 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		WriteError(w, http.StatusForbidden, msg)
 		return
 	}
+	h, pattern := r.mux.Handler(req)
+	if pattern == "" {
+		// No route: the mux would answer 404 or 405 (with Allow) in plain
+		// text; keep its status and headers, answer in JSON like the rest.
+		probe := &statusProbe{header: http.Header{}}
+		h.ServeHTTP(probe, req)
+		if allow := probe.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		msg := "no such admin endpoint: " + req.URL.Path
+		if probe.status == http.StatusMethodNotAllowed {
+			msg = req.Method + " not allowed on " + req.URL.Path
+		}
+		WriteError(w, probe.status, msg)
+		return
+	}
 	r.mux.ServeHTTP(w, req)
+}
+
+// statusProbe records the status a handler chose and discards its body.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) {
+	if p.status == 0 {
+		p.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (p *statusProbe) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
 }
 
 // crossOrigin returns why req looks like it came from a web page of
