@@ -46,7 +46,7 @@ type testCA struct {
 	pem  []byte
 }
 
-func newTestCA(t *testing.T, name string) *testCA {
+func newTestCA(t testing.TB, name string) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -75,7 +75,7 @@ func newTestCA(t *testing.T, name string) *testCA {
 // upstreamHosts are the names every test upstream's certificate covers.
 var upstreamHosts = []string{"shop.test", "*.shop.test", "pass.test", "blind.test", "dead.test", "slow.test", "localhost"}
 
-func (ca *testCA) leaf(t *testing.T, hosts ...string) tls.Certificate {
+func (ca *testCA) leaf(t testing.TB, hosts ...string) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -98,7 +98,7 @@ func (ca *testCA) leaf(t *testing.T, hosts ...string) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-func (ca *testCA) writePEM(t *testing.T) string {
+func (ca *testCA) writePEM(t testing.TB) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "upstream-ca.pem")
 	if err := os.WriteFile(p, ca.pem, 0o644); err != nil {
@@ -114,7 +114,7 @@ type upstreamOpts struct {
 }
 
 // newUpstream starts an HTTPS server with a certificate from ca.
-func newUpstream(t *testing.T, ca *testCA, h http.Handler, o upstreamOpts) *httptest.Server {
+func newUpstream(t testing.TB, ca *testCA, h http.Handler, o upstreamOpts) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	if o.listener != nil {
@@ -128,7 +128,7 @@ func newUpstream(t *testing.T, ca *testCA, h http.Handler, o upstreamOpts) *http
 	return srv
 }
 
-func portOf(t *testing.T, addr string) int {
+func portOf(t testing.TB, addr string) int {
 	t.Helper()
 	_, p, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -153,7 +153,7 @@ type env struct {
 
 // testConfig is the default configuration with loopback ephemeral ports
 // and the upstream CA trusted.
-func testConfig(t *testing.T, upstreamCA *testCA) config.Config {
+func testConfig(t testing.TB, upstreamCA *testCA) config.Config {
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Admin = "127.0.0.1:0"
@@ -167,7 +167,7 @@ func testConfig(t *testing.T, upstreamCA *testCA) config.Config {
 	return cfg
 }
 
-func startProxy(t *testing.T, cfg config.Config, opts ...Option) *env {
+func startProxy(t testing.TB, cfg config.Config, opts ...Option) *env {
 	t.Helper()
 	ca, _, err := certs.LoadOrCreate(cfg.CACert, cfg.CAKey)
 	if err != nil {
@@ -212,7 +212,7 @@ type clientOpts struct {
 	connects *atomic.Int32  // counts CONNECTs the client sends
 }
 
-func (e *env) client(t *testing.T, o clientOpts) *http.Client {
+func (e *env) client(t testing.TB, o clientOpts) *http.Client {
 	t.Helper()
 	roots := o.roots
 	if roots == nil {

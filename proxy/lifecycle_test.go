@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/consentproxy/consentproxy/certs"
 )
 
 // waitClosed reads from conn until the proxy closes it. guard only keeps a
@@ -311,20 +313,22 @@ func TestShutdownIsGraceful(t *testing.T) {
 func TestShutdownCutsWhatOutlivesTheContext(t *testing.T) {
 	upCA := newTestCA(t, "upstream test CA")
 	release := make(chan struct{})
+	canceled := make(chan string, 2)
 	up := newUpstream(t, upCA, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "start;")
 		w.(http.Flusher).Flush()
 		select {
 		case <-release:
 		case <-r.Context().Done():
+			canceled <- r.URL.Path
 		}
-	}), upstreamOpts{})
+	}), upstreamOpts{h2: true})
 	t.Cleanup(func() { close(release) })
 	cfg := testConfig(t, upCA)
 	cfg.Resolve = []string{resolveTo("shop.test", up)}
 	e := startProxy(t, cfg)
 	for _, h2 := range []bool{false, true} {
-		resp, err := e.client(t, clientOpts{h2: h2}).Get("https://shop.test/stuck")
+		resp, err := e.client(t, clientOpts{h2: h2}).Get(fmt.Sprintf("https://shop.test/stuck-h2=%v", h2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -337,6 +341,18 @@ func TestShutdownCutsWhatOutlivesTheContext(t *testing.T) {
 	}
 	if got := e.srv.proxyLn.open(); got != 0 {
 		t.Errorf("connections open after Shutdown: %d", got)
+	}
+	// Cutting the client connection must cancel the upstream exchange too,
+	// or the proxy would keep reading from the upstream for nobody.
+	got := map[string]bool{}
+	guard := time.After(10 * time.Second)
+	for len(got) < 2 {
+		select {
+		case p := <-canceled:
+			got[p] = true
+		case <-guard:
+			t.Fatalf("upstream requests canceled: %v, want both /stuck-h2=false and /stuck-h2=true", got)
+		}
 	}
 }
 
@@ -382,5 +398,47 @@ func TestCurlThroughProxy(t *testing.T) {
 				t.Fatalf("curl output:\n%s\nwant:\n%s", out, tt.want)
 			}
 		})
+	}
+}
+
+func TestRunServesUntilCanceled(t *testing.T) {
+	cfg := testConfig(t, nil)
+	ca, _, err := certs.LoadOrCreate(cfg.CACert, cfg.CAKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg, ca, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	for deadline := time.Now().Add(10 * time.Second); srv.AdminAddr() == nil; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not start the listeners")
+		}
+	}
+	tr := &http.Transport{}
+	resp, err := (&http.Client{Transport: tr}).Get("http://" + srv.AdminAddr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	tr.CloseIdleConnections()
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz: %d", resp.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if c, err := net.Dial("tcp", srv.Addr().String()); err == nil {
+		c.Close()
+		t.Fatal("proxy still accepts connections after Run returned")
+	}
+	if err := srv.Start(); err == nil {
+		t.Error("Start after Run: got nil, want an error")
 	}
 }

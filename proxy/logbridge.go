@@ -95,3 +95,13 @@ func safeURL(u *url.URL) string {
 	c := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath, Opaque: u.Opaque}
 	return c.String()
 }
+
+// stdlibLogWriter receives net/http.Server's ErrorLog lines (accept
+// errors, panics in handlers, protocol violations by clients): redacted,
+// at Warn.
+type stdlibLogWriter struct{ log *zap.Logger }
+
+func (w stdlibLogWriter) Write(p []byte) (int, error) {
+	w.log.Warn("http server", zap.String("detail", redactURLs(strings.TrimRight(string(p), "\n"))))
+	return len(p), nil
+}

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"net/netip"
@@ -69,12 +70,12 @@ type Server struct {
 // New builds a Server from a configuration (validated here), the CA that
 // signs intercepted hosts' leaves, and a logger. Nothing listens until
 // Start.
-func New(cfg config.Config, ca *certs.Authority, log *zap.Logger, opts ...Option) (*Server, error) {
+func New(cfg config.Config, ca *certs.Authority, logger *zap.Logger, opts ...Option) (*Server, error) {
 	if ca == nil {
 		return nil, errors.New("proxy: no certificate authority: load one with certs.LoadOrCreate")
 	}
-	if log == nil {
-		log = zap.NewNop()
+	if logger == nil {
+		logger = zap.NewNop()
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("proxy: invalid configuration:\n%w", err)
@@ -96,10 +97,10 @@ func New(cfg config.Config, ca *certs.Authority, log *zap.Logger, opts ...Option
 		opt(&o)
 	}
 
-	log = log.Named("proxy")
+	plog := logger.Named("proxy")
 	s := &Server{
 		cfg:         cfg,
-		log:         log,
+		log:         plog,
 		leaves:      certs.NewCache(ca, cfg.Limits.CertCacheSize),
 		dialer:      newDialer(cfg.Limits.DialTimeout, resolve),
 		intercept:   make(map[string]bool, len(cfg.InterceptPorts)),
@@ -112,7 +113,7 @@ func New(cfg config.Config, ca *certs.Authority, log *zap.Logger, opts ...Option
 		s.intercept[strconv.Itoa(p)] = true
 	}
 	s.tr = newTransport(cfg, s.dialer, roots)
-	s.up = &upstream{tr: s.tr, log: log, lim: timeouts{
+	s.up = &upstream{tr: s.tr, log: plog, lim: timeouts{
 		dial:           cfg.Limits.DialTimeout,
 		handshake:      cfg.Limits.HandshakeTimeout,
 		responseHeader: cfg.Limits.ResponseHeaderTimeout,
@@ -121,7 +122,7 @@ func New(cfg config.Config, ca *certs.Authority, log *zap.Logger, opts ...Option
 	s.blind = &goproxy.ConnectAction{Action: goproxy.ConnectAccept}
 	s.gp = s.newGoproxy()
 	if cfg.Admin != config.AdminOff {
-		s.admin = admin.New(ca, admin.Options{Token: cfg.AdminToken, Pprof: cfg.Pprof}, log.Named("admin"))
+		s.admin = admin.New(ca, admin.Options{Token: cfg.AdminToken, Pprof: cfg.Pprof}, plog.Named("admin"))
 	}
 	return s, nil
 }
@@ -191,7 +192,7 @@ func (s *Server) Start() error {
 		IdleTimeout:       lim.IdleTimeout,
 		MaxHeaderBytes:    lim.MaxHeaderBytes,
 		ConnContext:       withConn,
-		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+		ErrorLog:          log.New(stdlibLogWriter{s.log.Named("http")}, "", 0),
 	}
 	s.serve(s.proxySrv, s.proxyLn, "proxy")
 
@@ -208,7 +209,7 @@ func (s *Server) Start() error {
 			ReadHeaderTimeout: lim.ReadHeaderTimeout,
 			IdleTimeout:       lim.IdleTimeout,
 			MaxHeaderBytes:    lim.MaxHeaderBytes,
-			ErrorLog:          zap.NewStdLog(s.log.Named("admin.http")),
+			ErrorLog:          log.New(stdlibLogWriter{s.log.Named("admin.http")}, "", 0),
 		}
 		s.serve(s.adminSrv, s.adminLn, "admin")
 		fields = append(fields, zap.Stringer("admin", aln.Addr()))

@@ -165,10 +165,13 @@ type upstream struct {
 }
 
 func (u *upstream) RoundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Response, error) {
-	if cc := connOf(ctx); cc != nil {
-		req = req.WithContext(withConnLifetime(req.Context(), cc.ctx))
-	}
 	x, _ := ctx.UserData.(*Exchange)
+	if x != nil && x.state.tunnel && x.state.conn != nil && req.ProtoMajor == 1 {
+		// Only goproxy's HTTP/1 tunnel loop reads requests with a context
+		// that never ends; net/http (plain) and the HTTP/2 server end theirs
+		// when the client leaves.
+		req = req.WithContext(withConnLifetime(req.Context(), x.state.conn.ctx))
+	}
 	resp, err := u.tr.RoundTrip(req)
 	if err == nil {
 		if x != nil {
