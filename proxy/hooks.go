@@ -48,9 +48,12 @@ type RequestHook interface {
 	HandleRequest(x *Exchange) *http.Response
 }
 
-// ResponseHook looks at or changes a response (headers; the body streams
-// and must not be read whole) before it goes to the client. It is called for
-// every exchange, including synthetic responses; resp is never nil.
+// ResponseHook looks at or changes a response's status and headers before
+// it goes to the client. It is called for every exchange, including
+// synthetic responses; resp is never nil. The body streams: a hook must not
+// read it whole, nor replace it (goproxy would re-frame a replaced body as
+// chunked, and the proxy tracks the original to know when the exchange is
+// over).
 type ResponseHook interface {
 	HandleResponse(x *Exchange, resp *http.Response)
 }
