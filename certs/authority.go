@@ -38,7 +38,7 @@ import (
 const (
 	// caValidity is long because every client that trusts the CA has to be
 	// re-configured when it is replaced; mkcert uses the same 10 years.
-	caValidity = 10 // years
+	caValidityYears = 10
 
 	// backdate moves NotBefore of the CA and of every leaf into the past,
 	// so that a client whose clock runs a little behind (a VM just resumed,
@@ -87,6 +87,11 @@ func LoadOrCreate(certFile, keyFile string) (a *Authority, created bool, err err
 	if certFile == "" || keyFile == "" {
 		return nil, false, errors.New("ca: certificate and key file names must both be set")
 	}
+	if filepath.Clean(certFile) == filepath.Clean(keyFile) {
+		// The key must stay private and the certificate is handed out;
+		// one file cannot be both.
+		return nil, false, fmt.Errorf("ca certificate and key are the same file %s: give them different names", certFile)
+	}
 	certExists, err := fileExists(certFile)
 	if err != nil {
 		return nil, false, fmt.Errorf("ca certificate %s: %w", certFile, err)
@@ -102,7 +107,10 @@ func LoadOrCreate(certFile, keyFile string) (a *Authority, created bool, err err
 	case certExists:
 		return nil, false, fmt.Errorf("ca key %s is missing but certificate %s exists: restore the key from a backup, or move the certificate away to create a new CA (every client must then trust the new one)", keyFile, certFile)
 	case keyExists:
-		return nil, false, errCertMissing(certFile, keyFile)
+		// Another process may be between publishing its key and its
+		// certificate; give it a moment before calling the pair broken.
+		a, err := loadAfterRace(certFile, keyFile)
+		return a, false, err
 	}
 	a, err = create(certFile, keyFile)
 	if errors.Is(err, errLostRace) {
@@ -262,7 +270,8 @@ func create(certFile, keyFile string) (*Authority, error) {
 			return nil, err
 		}
 	}
-	der, key, err := newCA(time.Now(), caValidity)
+	now := time.Now()
+	der, key, err := newCA(now, now.AddDate(caValidityYears, 0, 0))
 	if err != nil {
 		return nil, err
 	}
@@ -308,10 +317,10 @@ func create(certFile, keyFile string) (*Authority, error) {
 
 // loadAfterRace loads the CA another process is creating. Its key is
 // already published and its certificate follows within microseconds; the
-// wait is bounded so a crashed creator turns into the usual "certificate
-// missing" error instead of a hang.
+// wait (at most a second) is bounded so a crashed creator turns into the
+// usual "certificate missing" error instead of a hang.
 func loadAfterRace(certFile, keyFile string) (*Authority, error) {
-	for range 200 {
+	for range 100 {
 		if ok, _ := fileExists(certFile); ok {
 			return Load(certFile, keyFile)
 		}
@@ -336,8 +345,8 @@ func fileExists(name string) (bool, error) {
 }
 
 // newCA generates a CA key and a self-signed certificate valid from now
-// (backdated) for the given number of years.
-func newCA(now time.Time, years int) (der []byte, key *ecdsa.PrivateKey, err error) {
+// (backdated) until notAfter.
+func newCA(now, notAfter time.Time) (der []byte, key *ecdsa.PrivateKey, err error) {
 	// P-256: universally supported by TLS clients, fast to sign with, and
 	// as strong as RSA-3072 for the CA's lifetime.
 	key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -360,7 +369,7 @@ func newCA(now time.Time, years int) (der []byte, key *ecdsa.PrivateKey, err err
 			CommonName:         clip("consentproxy CA "+who, maxNameLen),
 		},
 		NotBefore: now.Add(-backdate),
-		NotAfter:  now.AddDate(years, 0, 0),
+		NotAfter:  notAfter,
 		KeyUsage:  x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		IsCA:      true,
 		// Path length zero: this CA signs leaves only. Should its key leak,
@@ -496,8 +505,11 @@ func (a *Authority) issue(name leafName) (*tls.Certificate, error) {
 		return nil, fmt.Errorf("issue certificate for %s: %w", name.key, err)
 	}
 	return &tls.Certificate{
-		// The CA goes in the chain too: clients that trust it as a root
-		// ignore it, and tools that pin or log the chain can see it.
+		// The CA goes in the chain too. Clients that trust it as a root
+		// just skip it, but Chromium's --ignore-certificate-errors-spki-list
+		// checks the SPKI of every certificate the server sends, so with
+		// the CA in the chain one value (SPKIFingerprint of the CA) covers
+		// every leaf, for browsers that were not made to trust the CA.
 		Certificate: [][]byte{der, a.cert.Raw},
 		PrivateKey:  a.leafKey,
 		Leaf:        leaf,

@@ -39,7 +39,7 @@ type Cache struct {
 	hits   atomic.Uint64
 	misses atomic.Uint64
 
-	// onMint, when set (by tests), is called before each mint.
+	// onMint, when set (by tests), is called before each mint attempt.
 	onMint func(host string)
 }
 

@@ -2,10 +2,366 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/consentproxy/consentproxy/certs"
+	"github.com/consentproxy/consentproxy/config"
 )
 
-// runCA is `consentproxy ca`. Scaffolding: replaced when certs land.
-func runCA(ctx context.Context, e env, args []string) error {
-	return errors.New("ca: not implemented yet")
+// CA file names inside the data dir (the same names config uses).
+const (
+	caCertName = "ca.pem"
+	caKeyName  = "ca-key.pem"
+)
+
+// Environment variables the ca commands honour; a flag beats its variable.
+const (
+	envDataDir = "CONSENTPROXY_DATA_DIR"
+	envCACert  = "CONSENTPROXY_CA_CERT"
+	envCAKey   = "CONSENTPROXY_CA_KEY"
+)
+
+const caUsage = `usage: consentproxy ca <subcommand> [flags]
+
+subcommands:
+  init        create the CA if there is none; print where it is and its fingerprint
+  show        print the CA certificate's subject, serial, validity and fingerprints
+  export      write the CA certificate (never the key) as PEM, or DER with --der
+  trust-help  how to make browsers, tools and systems trust the CA
+
+flags of every subcommand:
+  --data-dir DIR   where ca.pem and ca-key.pem live (env CONSENTPROXY_DATA_DIR;
+                   default $XDG_DATA_HOME/consentproxy, else ~/.local/share/consentproxy)
+  --ca-cert FILE   CA certificate, instead of DIR/ca.pem (env CONSENTPROXY_CA_CERT)
+  --ca-key FILE    CA private key, instead of DIR/ca-key.pem (env CONSENTPROXY_CA_KEY)
+
+export flags:
+  --der            DER instead of PEM
+  -o FILE          write to FILE instead of standard output
+`
+
+// runCA is `consentproxy ca`.
+func runCA(_ context.Context, e env, args []string) error {
+	if len(args) == 0 {
+		io.WriteString(e.stderr, caUsage)
+		return usageError("ca: missing subcommand (init, show, export or trust-help)")
+	}
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "-h", "--help", "help":
+		io.WriteString(e.stdout, caUsage)
+		return nil
+	case "init":
+		return caInit(e, rest)
+	case "show":
+		return caShow(e, rest)
+	case "export":
+		return caExport(e, rest)
+	case "trust-help":
+		return caTrustHelp(e, rest)
+	}
+	return usageError("ca: unknown subcommand %q (want init, show, export or trust-help)", sub)
 }
+
+// caFlags are the flags every ca subcommand takes.
+type caFlags struct {
+	dataDir, cert, key string
+}
+
+func newCAFlagSet(name string, f *caFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("ca "+name, flag.ContinueOnError)
+	// The flag package would print its own error and usage; runCA's caller
+	// prints the returned error once, with the right exit status.
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&f.dataDir, "data-dir", "", "directory holding ca.pem and ca-key.pem")
+	fs.StringVar(&f.cert, "ca-cert", "", "CA certificate file")
+	fs.StringVar(&f.key, "ca-key", "", "CA private key file")
+	return fs
+}
+
+// parseCAFlags parses args; help is true when -h was asked for (usage
+// already printed).
+func parseCAFlags(e env, fs *flag.FlagSet, args []string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			io.WriteString(e.stdout, caUsage)
+			return true, nil
+		}
+		return false, usageError("%s: %v (see consentproxy ca -h)", fs.Name(), err)
+	}
+	if fs.NArg() > 0 {
+		return false, usageError("%s: unexpected argument %q (see consentproxy ca -h)", fs.Name(), fs.Arg(0))
+	}
+	return false, nil
+}
+
+// caPaths is where the CA lives after flags, environment and defaults.
+type caPaths struct {
+	cert, key string
+}
+
+// resolveCAPaths applies flag > environment > default. When the branches
+// meet, this should become config.Resolve, so that data_dir, ca_cert and
+// ca_key from the config file count here exactly as they do for `run`.
+func resolveCAPaths(e env, f caFlags) (caPaths, error) {
+	pick := func(flagValue, envName string) string {
+		if flagValue != "" {
+			return flagValue
+		}
+		return lookupEnv(e.environ, envName)
+	}
+	p := caPaths{cert: pick(f.cert, envCACert), key: pick(f.key, envCAKey)}
+	switch {
+	case p.cert != "" && p.key != "":
+	case p.cert != "" || p.key != "":
+		// A certificate from one place and a key from another almost
+		// never belong together (config.FillPaths takes the same line).
+		return caPaths{}, usageError("--ca-cert and --ca-key (%s, %s) go together: set both, or neither to use %s and %s in the data dir", envCACert, envCAKey, caCertName, caKeyName)
+	default:
+		dir := pick(f.dataDir, envDataDir)
+		if dir == "" {
+			dir = defaultDataDir(e.environ, lookupEnv(e.environ, "HOME"))
+		}
+		if dir == "" {
+			return caPaths{}, usageError("no data directory for the CA: neither XDG_DATA_HOME nor HOME is set; pass --data-dir or set %s", envDataDir)
+		}
+		p.cert, p.key = filepath.Join(dir, caCertName), filepath.Join(dir, caKeyName)
+	}
+	// Absolute paths in everything printed: the user is told where the
+	// files are, whatever the working directory.
+	for _, s := range []*string{&p.cert, &p.key} {
+		if abs, err := filepath.Abs(*s); err == nil {
+			*s = abs
+		}
+	}
+	return p, nil
+}
+
+// defaultDataDir mirrors config.DefaultDataDir (on the config branch):
+// $XDG_DATA_HOME/consentproxy, else HOME/.local/share/consentproxy, else "".
+// A relative XDG_DATA_HOME is ignored, as the XDG spec requires. Switch to
+// config.DefaultDataDir when the branches meet.
+func defaultDataDir(environ []string, home string) string {
+	if x := lookupEnv(environ, "XDG_DATA_HOME"); x != "" && filepath.IsAbs(x) {
+		return filepath.Join(x, "consentproxy")
+	}
+	if home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".local", "share", "consentproxy")
+}
+
+// lookupEnv returns the last value of name in environ ("" when unset),
+// the way a shell's later assignment wins.
+func lookupEnv(environ []string, name string) string {
+	value := ""
+	for _, kv := range environ {
+		if n, v, ok := strings.Cut(kv, "="); ok && n == name {
+			value = v
+		}
+	}
+	return value
+}
+
+func caInit(e env, args []string) error {
+	var f caFlags
+	flags := newCAFlagSet("init", &f)
+	if help, err := parseCAFlags(e, flags, args); help || err != nil {
+		return err
+	}
+	p, err := resolveCAPaths(e, f)
+	if err != nil {
+		return err
+	}
+	a, created, err := certs.LoadOrCreate(p.cert, p.key)
+	if err != nil {
+		return fmt.Errorf("ca init: %w", err)
+	}
+	c := a.Certificate()
+	if created {
+		fmt.Fprintf(e.stdout, "created a new CA\n  certificate: %s\n  key:         %s (private: whoever has it can read the HTTPS traffic of clients that trust the CA)\n  sha256:      %s\n\nNext: make your clients trust the certificate; see 'consentproxy ca trust-help'.\n",
+			p.cert, p.key, certs.Fingerprint(c))
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "a CA already exists; nothing changed\n  certificate: %s\n  key:         %s\n  sha256:      %s\n",
+		p.cert, p.key, certs.Fingerprint(c))
+	return nil
+}
+
+func caShow(e env, args []string) error {
+	var f caFlags
+	flags := newCAFlagSet("show", &f)
+	if help, err := parseCAFlags(e, flags, args); help || err != nil {
+		return err
+	}
+	p, err := resolveCAPaths(e, f)
+	if err != nil {
+		return err
+	}
+	c, err := readCACertificate("ca show", p)
+	if err != nil {
+		return err
+	}
+	const layout = "2006-01-02 15:04:05 MST"
+	spki := certs.SPKIFingerprint(c)
+	fmt.Fprintf(e.stdout, `certificate:  %s
+key:          %s
+subject:      %s
+serial:       %X
+not before:   %s
+not after:    %s
+sha256:       %s
+spki sha256:  %s
+chromium:     --ignore-certificate-errors-spki-list=%s
+`, p.cert, p.key, c.Subject, c.SerialNumber, c.NotBefore.UTC().Format(layout), c.NotAfter.UTC().Format(layout),
+		certs.Fingerprint(c), spki, spki)
+	// The details above are printed even when the pair is unusable, so the
+	// user can see which CA is there; the status line says whether the
+	// proxy can use it.
+	if _, err := certs.Load(p.cert, p.key); err != nil {
+		fmt.Fprintf(e.stdout, "status:       not usable\n")
+		return fmt.Errorf("ca show: %w", err)
+	}
+	left := time.Until(c.NotAfter).Round(24 * time.Hour)
+	fmt.Fprintf(e.stdout, "status:       ok (expires in %d days)\n", int(left.Hours()/24))
+	return nil
+}
+
+func caExport(e env, args []string) error {
+	var (
+		f   caFlags
+		der bool
+		out string
+	)
+	flags := newCAFlagSet("export", &f)
+	flags.BoolVar(&der, "der", false, "write DER instead of PEM")
+	flags.StringVar(&out, "o", "", "output file (default standard output)")
+	if help, err := parseCAFlags(e, flags, args); help || err != nil {
+		return err
+	}
+	p, err := resolveCAPaths(e, f)
+	if err != nil {
+		return err
+	}
+	c, err := readCACertificate("ca export", p)
+	if err != nil {
+		return err
+	}
+	// Encoded from the parsed certificate, never copied from the file: the
+	// file could hold more than the certificate (a key pasted into it), and
+	// none of that may leave through export.
+	data := c.Raw
+	if !der {
+		data = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
+	if out == "" || out == "-" {
+		_, err := e.stdout.Write(data)
+		return err
+	}
+	for _, own := range []string{p.key, p.cert} {
+		if sameFile(out, own) {
+			return usageError("ca export: -o %s would overwrite the CA's own file %s; choose another output file", out, own)
+		}
+	}
+	// 0644: a CA certificate is public, and whoever installs it (another
+	// user, a container build) must be able to read it.
+	if err := os.WriteFile(out, data, 0o644); err != nil {
+		return fmt.Errorf("ca export: %w", err)
+	}
+	format := "PEM"
+	if der {
+		format = "DER"
+	}
+	fmt.Fprintf(e.stderr, "wrote the CA certificate (%s) to %s\n", format, out)
+	return nil
+}
+
+// readCACertificate reads the certificate alone (export needs nothing
+// else, and show wants to describe even a CA whose key is unusable), with a
+// hint when there is none yet.
+func readCACertificate(op string, p caPaths) (*x509.Certificate, error) {
+	c, err := certs.LoadCertificate(p.cert)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no CA certificate at %s: run 'consentproxy ca init' to create one (or pass --data-dir / --ca-cert)", op, p.cert)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return c, nil
+}
+
+// sameFile reports whether a and b name the same existing file, or the
+// same path when either does not exist yet.
+func sameFile(a, b string) bool {
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	if errA == nil && errB == nil {
+		return os.SameFile(fa, fb)
+	}
+	absA, err1 := filepath.Abs(a)
+	absB, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && absA == absB
+}
+
+func caTrustHelp(e env, args []string) error {
+	var f caFlags
+	flags := newCAFlagSet("trust-help", &f)
+	if help, err := parseCAFlags(e, flags, args); help || err != nil {
+		return err
+	}
+	p, err := resolveCAPaths(e, f)
+	if err != nil {
+		return err
+	}
+	c, err := readCACertificate("ca trust-help", p)
+	if err != nil {
+		return err
+	}
+	proxy := "http://" + config.DefaultListen
+	r := strings.NewReplacer("{cert}", p.cert, "{spki}", certs.SPKIFingerprint(c), "{proxy}", proxy, "{sha256}", certs.Fingerprint(c))
+	io.WriteString(e.stdout, r.Replace(trustHelp))
+	return nil
+}
+
+const trustHelp = `The consentproxy CA certificate is {cert}
+  sha256: {sha256}
+
+Trust it only where you mean to test: whoever holds its key can read the
+HTTPS traffic of every client that trusts it. Per-client options first,
+system-wide ones last.
+
+curl         curl --proxy {proxy} --cacert {cert} https://example.com/
+Chromium     chromium --proxy-server={proxy} --user-data-dir=/tmp/cp-profile \
+               --ignore-certificate-errors-spki-list={spki}
+             (the SPKI list is honoured only together with --user-data-dir)
+Playwright   proxy: { server: '{proxy}' }, and for Chromium
+             args: ['--ignore-certificate-errors-spki-list={spki}']
+             (or ignoreHTTPSErrors: true, which accepts any certificate)
+Firefox      Settings > Privacy & Security > Certificates > View Certificates >
+             Authorities > Import {cert}; or the enterprise policy
+             "Certificates": {"Install": ["{cert}"]}
+Node.js      NODE_EXTRA_CA_CERTS={cert}
+Python       REQUESTS_CA_BUNDLE={cert} (requests) or SSL_CERT_FILE={cert} (ssl);
+             both replace the system roots rather than add to them
+Go           SSL_CERT_FILE={cert} (replaces the system roots)
+Debian/Ubuntu  sudo cp {cert} /usr/local/share/ca-certificates/consentproxy.crt
+               sudo update-ca-certificates
+Fedora/RHEL    sudo cp {cert} /etc/pki/ca-trust/source/anchors/consentproxy.pem
+               sudo update-ca-trust
+macOS        sudo security add-trusted-cert -d -r trustRoot \
+               -k /Library/Keychains/System.keychain {cert}
+Windows      certutil -user -addstore Root {cert}
+
+Export a copy with 'consentproxy ca export [-o FILE]' (DER for Android and
+Windows: --der). Remove the CA from every place above when you are done.
+`
