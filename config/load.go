@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -47,13 +49,20 @@ func Parse(name string, data []byte) (Config, error) {
 	cfg.origins = make(map[string]Origin)
 
 	root, err := parseDocument(name, data)
-	if err != nil || root == nil {
-		return cfg, err
+	if err != nil {
+		return Config{}, err
+	}
+	if root == nil {
+		return cfg, nil
 	}
 	l := &loader{file: name, dir: filepath.Dir(name), cfg: &cfg}
 	l.top(root)
 	if len(l.errs) > 0 {
-		errs := l.errs
+		slices.SortStableFunc(l.errs, func(a, b lineError) int { return a.line - b.line })
+		errs := make([]error, len(l.errs))
+		for i, e := range l.errs {
+			errs[i] = e.err
+		}
 		if len(errs) > maxErrors {
 			more := len(errs) - maxErrors
 			errs = append(errs[:maxErrors:maxErrors], fmt.Errorf("%s: %d more errors not shown", name, more))
@@ -72,14 +81,14 @@ func parseDocument(name string, data []byte) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, data, err)
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case err == nil:
 		return nil, fmt.Errorf("%s:%d: a second YAML document (after ---) is not allowed; keep all settings in one document", name, extra.Line)
 	case !errors.Is(err, io.EOF):
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, data, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil, nil
@@ -97,17 +106,57 @@ func parseDocument(name string, data []byte) (*yaml.Node, error) {
 	return root, nil
 }
 
-// syntaxError turns the parser's "yaml: line 3: msg" into "name:3: msg".
-func syntaxError(name string, err error) error {
+// syntaxError turns the parser's "yaml: line 3: msg" into "name:3: msg",
+// with the line corrected (see syntaxLine).
+func syntaxError(name string, data []byte, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if num, text, ok := strings.Cut(rest, ": "); ok {
-			if _, nerr := strconv.Atoi(num); nerr == nil {
-				return fmt.Errorf("%s:%s: invalid YAML: %s", name, num, text)
+			if line, nerr := strconv.Atoi(num); nerr == nil {
+				return fmt.Errorf("%s:%d: invalid YAML: %s", name, syntaxLine(data, line, text), text)
 			}
 		}
 	}
 	return fmt.Errorf("%s: invalid YAML: %s", name, msg)
+}
+
+// maxSyntaxScan bounds the lines syntaxLine re-parses, so that a huge
+// broken file costs one parse per line at most this many times.
+const maxSyntaxScan = 200
+
+// syntaxLine finds the line of a syntax error. yaml.v3 reports, for parser
+// errors, the zero-based line of the enclosing construct ("line 1" for a
+// "[" left open on line 2, or for a bad key on line 3 of a mapping that
+// starts on line 2), which sends the reader to the wrong place. The real
+// line is at or after the reported one: it is the first line whose prefix
+// of the file fails with the same message.
+func syntaxLine(data []byte, reported int, msg string) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	end := 0
+	for i := range min(reported-1, len(lines)) {
+		end += len(lines[i])
+	}
+	for k := max(reported, 1); k <= len(lines) && k < reported+maxSyntaxScan; k++ {
+		end += len(lines[k-1])
+		if err := decodeAll(data[:end]); err != nil && strings.HasSuffix(err.Error(), ": "+msg) {
+			return k
+		}
+	}
+	return reported
+}
+
+// decodeAll parses every document of data and returns the first error.
+func decodeAll(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		if err := dec.Decode(&n); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 // loader walks the YAML tree itself, rather than letting yaml.v3 decode
@@ -117,11 +166,23 @@ type loader struct {
 	file string
 	dir  string
 	cfg  *Config
-	errs []error
+	errs []lineError
+	// merged memoizes the entries of mappings reached through merge keys.
+	// Without it `<<: [*a, *a, ...]` nested a few levels deep is a YAML
+	// bomb: each level multiplies the work.
+	merged map[*yaml.Node][]entry
+}
+
+// lineError is a problem and its line, to report problems in file order
+// whatever order the walk found them in.
+type lineError struct {
+	line int
+	err  error
 }
 
 func (l *loader) errorf(n *yaml.Node, format string, args ...any) {
-	l.errs = append(l.errs, fmt.Errorf("%s:%d: %s", l.file, n.Line, fmt.Sprintf(format, args...)))
+	err := fmt.Errorf("%s:%d: %s", l.file, n.Line, fmt.Sprintf(format, args...))
+	l.errs = append(l.errs, lineError{n.Line, err})
 }
 
 func (l *loader) record(key string, n *yaml.Node) {
@@ -185,7 +246,7 @@ func (l *loader) merge(v *yaml.Node, depth int) []entry {
 	}
 	switch r.Kind {
 	case yaml.MappingNode:
-		return l.entries(r, depth+1)
+		return l.mergedEntries(r, depth+1)
 	case yaml.SequenceNode:
 		var out []entry
 		seen := make(map[string]bool)
@@ -199,7 +260,7 @@ func (l *loader) merge(v *yaml.Node, depth int) []entry {
 				l.errorf(m, "<< merges mappings, not %s", describe(m))
 				continue
 			}
-			for _, e := range l.entries(m, depth+1) {
+			for _, e := range l.mergedEntries(m, depth+1) {
 				if !seen[e.name] {
 					seen[e.name] = true
 					out = append(out, e)
@@ -210,6 +271,19 @@ func (l *loader) merge(v *yaml.Node, depth int) []entry {
 	}
 	l.errorf(r, "<< merges a mapping or a list of mappings, not %s", describe(r))
 	return nil
+}
+
+// mergedEntries is entries for a mapping merged in, computed once per node.
+func (l *loader) mergedEntries(m *yaml.Node, depth int) []entry {
+	if e, ok := l.merged[m]; ok {
+		return e
+	}
+	e := l.entries(m, depth)
+	if l.merged == nil {
+		l.merged = make(map[*yaml.Node][]entry)
+	}
+	l.merged[m] = e
+	return e
 }
 
 // mapping resolves n and returns its entries; null is an empty mapping.
@@ -263,7 +337,8 @@ func (l *loader) top(root *yaml.Node) {
 
 	for _, e := range l.entries(root, 0) {
 		if e.name == "limits" {
-			l.record("limits", e.key)
+			// Not recorded: a limit the file does not set is a default,
+			// and must not inherit the section's line.
 			l.limits(e, byKey, limitNames, topNames)
 			continue
 		}
@@ -372,7 +447,7 @@ func (l *loader) scalar(n *yaml.Node, key string, k Kind) (any, bool) {
 	}
 	v, err := parseScalar(k, r.Value)
 	if err != nil {
-		l.errorf(r, "%s: %q is %v", key, r.Value, err)
+		l.errorf(r, "%s: %s is %v", key, quoteValue(r.Value), err)
 		return nil, false
 	}
 	return v, true
@@ -578,9 +653,26 @@ func describe(n *yaml.Node) string {
 		if isNull(n) {
 			return "nothing"
 		}
-		return fmt.Sprintf("%q", n.Value)
+		return quoteValue(n.Value)
 	}
 	return "an alias"
+}
+
+// maxQuoted bounds how much of a value a message repeats: enough to
+// recognise it, not a screenful of a pasted blob.
+const maxQuoted = 64
+
+// quoteValue is s quoted, shortened to maxQuoted bytes (on a rune
+// boundary) with "..." when longer.
+func quoteValue(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	cut := maxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "..."
 }
 
 func article(k Kind) string {

@@ -210,6 +210,12 @@ func (s Setting) set(c *Config, v any) {
 	}
 }
 
+// Value returns the current value of s in c: a string, bool, int,
+// time.Duration, []string, []int, []Listener or []Profile by Kind. With
+// Config.Origin it lets a command print the effective configuration and
+// where each value came from.
+func (s Setting) Value(c Config) any { return s.get(&c) }
+
 // get returns the current value of s in c.
 func (s Setting) get(c *Config) any {
 	switch p := s.field(c).(type) {

@@ -6,10 +6,27 @@ import "strings"
 // enough to be a plausible typo. Case and the choice of "-" or "_" do not
 // count (data-dir, DATA_DIR and data_dir are the same key to a human);
 // otherwise the allowance grows with the length of the name, so that a
-// short unrelated word is not "corrected" into a real key. Ties go to the
-// earlier candidate, which keeps messages stable.
+// short unrelated word is not "corrected" into a real key. An abbreviation
+// of three letters or more that starts exactly one candidate ("prof" for
+// "profile" among listener keys) counts too. Ties go to the earlier
+// candidate, which keeps messages stable.
 func suggest(name string, candidates []string) string {
 	n := normalizeKey(name)
+	if len(n) >= 3 {
+		prefixed := ""
+		for _, c := range candidates {
+			if strings.HasPrefix(normalizeKey(c), n) {
+				if prefixed != "" {
+					prefixed = ""
+					break
+				}
+				prefixed = c
+			}
+		}
+		if prefixed != "" {
+			return prefixed
+		}
+	}
 	best, bestDist := "", -1
 	for _, c := range candidates {
 		d := editDistance(n, normalizeKey(c))

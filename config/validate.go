@@ -35,7 +35,7 @@ func (c Config) Validate() error {
 		if c.CACert == "" {
 			set, unset = unset, set
 		}
-		v.errorf(set, "is set but %s is not; set both, or neither to use %s and %s in the data dir", unset, CACertFile, CAKeyFile)
+		v.errorf(set, "set without %s; set both, or neither to use %s and %s in the data dir", unset, CACertFile, CAKeyFile)
 	}
 	for i, p := range c.InterceptPorts {
 		if p < 1 || p > 65535 {
