@@ -1,0 +1,89 @@
+package proxy
+
+import (
+	"net/http"
+	"net/netip"
+	"sync"
+)
+
+// ConnInfo is what the proxy knows about a client connection, and for a
+// CONNECT tunnel about the tunnel. It is created when the connection is
+// accepted (and copied with the tunnel fields at CONNECT), then never
+// changed: every request of a keep-alive connection and every stream of an
+// HTTP/2 tunnel share the same value concurrently.
+type ConnInfo struct {
+	// Listener is the configured address of the listener that accepted the
+	// connection (cfg.Listen for the main one).
+	Listener string
+	// Client is the client's address.
+	Client netip.AddrPort
+	// Target is the CONNECT authority (host:port) for a tunnel; "" for a
+	// plain HTTP connection.
+	Target string
+	// Intercepted reports a MITM tunnel (false: blind tunnel or plain HTTP).
+	Intercepted bool
+}
+
+// Exchange is one request on its way through the proxy, as hooks see it.
+type Exchange struct {
+	// Conn is the connection the request arrived on (shared, read-only).
+	Conn *ConnInfo
+	// Request is the request that will be sent upstream. Its URL is always
+	// absolute (scheme and host set), inside tunnels too. Hooks may change
+	// its headers.
+	Request *http.Request
+	// Synthetic is set once the response was made by the proxy (a hook's
+	// answer or an upstream error page) instead of coming from the upstream.
+	Synthetic bool
+
+	state exchangeState
+	once  sync.Once
+}
+
+// RequestHook looks at or changes a request before it goes upstream.
+// Returning a non-nil response answers the client with it instead: the
+// upstream is not contacted, later request hooks are skipped, and the
+// response hooks still run.
+type RequestHook interface {
+	HandleRequest(x *Exchange) *http.Response
+}
+
+// ResponseHook looks at or changes a response's status and headers before
+// it goes to the client. It is called for every exchange, including
+// synthetic responses; resp is never nil. The body streams: a hook must not
+// read it whole, nor replace it (goproxy would re-frame a replaced body as
+// chunked, and the proxy tracks the original to know when the exchange is
+// over).
+type ResponseHook interface {
+	HandleResponse(x *Exchange, resp *http.Response)
+}
+
+// RequestHookFunc adapts a function to RequestHook.
+type RequestHookFunc func(x *Exchange) *http.Response
+
+func (f RequestHookFunc) HandleRequest(x *Exchange) *http.Response { return f(x) }
+
+// ResponseHookFunc adapts a function to ResponseHook.
+type ResponseHookFunc func(x *Exchange, resp *http.Response)
+
+func (f ResponseHookFunc) HandleResponse(x *Exchange, resp *http.Response) { f(x, resp) }
+
+// Option configures a Server at New.
+type Option func(*options)
+
+type options struct {
+	requestHooks  []RequestHook
+	responseHooks []ResponseHook
+}
+
+// WithRequestHooks appends request hooks. They run in the order given, and
+// after those of earlier options.
+func WithRequestHooks(h ...RequestHook) Option {
+	return func(o *options) { o.requestHooks = append(o.requestHooks, h...) }
+}
+
+// WithResponseHooks appends response hooks. They run in the order given, and
+// after those of earlier options.
+func WithResponseHooks(h ...ResponseHook) Option {
+	return func(o *options) { o.responseHooks = append(o.responseHooks, h...) }
+}

@@ -1,0 +1,372 @@
+// Package proxy is consentproxy's forward proxy: plain HTTP forwarding and
+// CONNECT, with TLS interception (MITM) on the intercepted ports using the
+// installation's own CA, blind tunnels everywhere else, an upstream
+// transport with bounded timeouts, upstream failures answered as 502/504
+// pages (inside tunnels too), and the admin listener. It is the only
+// package that imports goproxy.
+//
+// Enforcement plugs in through RequestHook and ResponseHook (see hooks.go):
+// they see every exchange, plain or tunnelled, HTTP/1 or HTTP/2, with the
+// connection's immutable ConnInfo.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/elazarl/goproxy"
+	"go.uber.org/zap"
+
+	"github.com/consentproxy/consentproxy/certs"
+	"github.com/consentproxy/consentproxy/config"
+	"github.com/consentproxy/consentproxy/proxy/admin"
+)
+
+// adminMaxConns caps concurrent admin connections: the admin API serves a
+// person and a few scripts, never a crowd.
+const adminMaxConns = 64
+
+// drainPoll is how often Shutdown looks for tunnels that became idle.
+const drainPoll = 25 * time.Millisecond
+
+// Server is the proxy and its admin listener.
+type Server struct {
+	cfg         config.Config
+	log         *zap.Logger
+	leaves      *certs.Cache
+	gp          *goproxy.ProxyHttpServer
+	tr          *http.Transport
+	dialer      *dialer
+	up          *upstream
+	intercept   map[string]bool // CONNECT ports intercepted, as strings
+	passthrough []config.HostPattern
+	reqHooks    []RequestHook
+	respHooks   []ResponseHook
+	admin       *admin.Router // nil when the admin API is off
+	mitm        *goproxy.ConnectAction
+	blind       *goproxy.ConnectAction
+	draining    atomic.Bool
+
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	proxyLn  *trackedListener
+	adminLn  *trackedListener
+	proxySrv *http.Server
+	adminSrv *http.Server
+	serving  sync.WaitGroup
+	errc     chan error
+}
+
+// New builds a Server from a configuration (validated here), the CA that
+// signs intercepted hosts' leaves, and a logger. Nothing listens until
+// Start.
+func New(cfg config.Config, ca *certs.Authority, logger *zap.Logger, opts ...Option) (*Server, error) {
+	if ca == nil {
+		return nil, errors.New("proxy: no certificate authority: load one with certs.LoadOrCreate")
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("proxy: invalid configuration:\n%w", err)
+	}
+	resolve, err := cfg.ResolveRules()
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	passthrough, err := cfg.PassthroughPatterns()
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	roots, err := upstreamRoots(cfg.UpstreamCA)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+
+	plog := logger.Named("proxy")
+	s := &Server{
+		cfg:         cfg,
+		log:         plog,
+		leaves:      certs.NewCache(ca, cfg.Limits.CertCacheSize),
+		dialer:      newDialer(cfg.Limits.DialTimeout, resolve),
+		intercept:   make(map[string]bool, len(cfg.InterceptPorts)),
+		passthrough: passthrough,
+		reqHooks:    o.requestHooks,
+		respHooks:   o.responseHooks,
+		errc:        make(chan error, 2),
+	}
+	for _, p := range cfg.InterceptPorts {
+		s.intercept[strconv.Itoa(p)] = true
+	}
+	s.tr = newTransport(cfg, s.dialer, roots)
+	s.up = &upstream{tr: s.tr, log: plog, lim: timeouts{
+		dial:           cfg.Limits.DialTimeout,
+		handshake:      cfg.Limits.HandshakeTimeout,
+		responseHeader: cfg.Limits.ResponseHeaderTimeout,
+	}}
+	s.mitm = &goproxy.ConnectAction{Action: goproxy.ConnectMitm, TLSConfig: s.clientTLS}
+	s.blind = &goproxy.ConnectAction{Action: goproxy.ConnectAccept}
+	s.gp = s.newGoproxy()
+	if cfg.Admin != config.AdminOff {
+		s.admin = admin.New(ca, admin.Options{Token: cfg.AdminToken, Pprof: cfg.Pprof}, plog.Named("admin"))
+	}
+	return s, nil
+}
+
+// newGoproxy configures goproxy without any of its defaults that matter:
+// not its CA, not its environment-reading dialer and transport, not its
+// stderr logger.
+func (s *Server) newGoproxy() *goproxy.ProxyHttpServer {
+	gp := goproxy.NewProxyHttpServer()
+	gp.Tr = s.tr
+	gp.ConnectDial = nil
+	gp.ConnectDialWithReq = func(req *http.Request, network, addr string) (net.Conn, error) {
+		return s.dialer.DialContext(req.Context(), network, addr)
+	}
+	gp.Logger = goproxyLogger{log: s.log.Named("goproxy")}
+	gp.Verbose = false
+	gp.KeepHeader = false // strip Proxy-Authorization and other hop headers
+	gp.KeepAcceptEncoding = true
+	gp.AllowHTTP2 = true
+	gp.ConnectionErrHandler = s.connectFailed
+	gp.NonproxyHandler = http.HandlerFunc(s.notAProxyRequest)
+	gp.OnRequest().HandleConnectFunc(s.handleConnect)
+	gp.OnRequest().DoFunc(s.handleRequest)
+	gp.OnResponse().DoFunc(s.handleResponse)
+	return gp
+}
+
+// Admin returns the admin router (nil when the admin API is off), for
+// registering more endpoints before Start.
+func (s *Server) Admin() *admin.Router { return s.admin }
+
+// CertCache returns the leaf certificate cache (for its statistics).
+func (s *Server) CertCache() *certs.Cache { return s.leaves }
+
+// Start binds the proxy and admin listeners and serves them in the
+// background. It returns once both are bound, or with the bind error.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("proxy: Start called twice")
+	}
+	lim := s.cfg.Limits
+	pln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("proxy: listen (listen: %s): %w", s.cfg.Listen, err)
+	}
+	var aln net.Listener
+	if s.admin != nil {
+		if aln, err = net.Listen("tcp", s.cfg.Admin); err != nil {
+			_ = pln.Close()
+			return fmt.Errorf("proxy: admin listener (admin: %s; \"off\" disables it): %w", s.cfg.Admin, err)
+		}
+	}
+	s.started = true
+
+	own := []netip.AddrPort{addrPort(pln.Addr())}
+	if aln != nil {
+		own = append(own, addrPort(aln.Addr()))
+	}
+	s.dialer.setOwn(own)
+
+	s.proxyLn = newTrackedListener(pln, s.cfg.Listen, lim.MaxConnections, lim.IdleTimeout)
+	s.proxySrv = &http.Server{
+		Handler:           s.gp,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		ConnContext:       withConn,
+		ErrorLog:          log.New(stdlibLogWriter{s.log.Named("http")}, "", 0),
+	}
+	s.serve(s.proxySrv, s.proxyLn, "proxy")
+
+	fields := []zap.Field{
+		zap.Stringer("listen", pln.Addr()),
+		zap.Ints("intercept_ports", s.cfg.InterceptPorts),
+		zap.Strings("passthrough", s.cfg.Passthrough),
+		zap.Strings("resolve", s.cfg.Resolve),
+	}
+	if aln != nil {
+		s.adminLn = newTrackedListener(aln, s.cfg.Admin, adminMaxConns, lim.IdleTimeout)
+		s.adminSrv = &http.Server{
+			Handler:           s.admin,
+			ReadHeaderTimeout: lim.ReadHeaderTimeout,
+			IdleTimeout:       lim.IdleTimeout,
+			MaxHeaderBytes:    lim.MaxHeaderBytes,
+			ErrorLog:          log.New(stdlibLogWriter{s.log.Named("admin.http")}, "", 0),
+		}
+		s.serve(s.adminSrv, s.adminLn, "admin")
+		fields = append(fields, zap.Stringer("admin", aln.Addr()))
+	}
+	s.log.Info("proxy listening", fields...)
+	if s.cfg.InsecureUpstream {
+		s.log.Warn("UPSTREAM CERTIFICATES ARE NOT VERIFIED (insecure_upstream): any server can impersonate any site to clients of this proxy; use --upstream-ca FILE instead")
+	}
+	return nil
+}
+
+func (s *Server) serve(srv *http.Server, ln net.Listener, what string) {
+	s.serving.Add(1)
+	go func() {
+		defer s.serving.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.errc <- fmt.Errorf("proxy: %s listener %s: %w", what, ln.Addr(), err)
+		}
+	}()
+}
+
+func withConn(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// Addr is the proxy listener's bound address (nil before Start).
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proxyLn == nil {
+		return nil
+	}
+	return s.proxyLn.Addr()
+}
+
+// AdminAddr is the admin listener's bound address (nil before Start or
+// when the admin API is off).
+func (s *Server) AdminAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.adminLn == nil {
+		return nil
+	}
+	return s.adminLn.Addr()
+}
+
+// Err delivers a listener's failure while serving (not a Shutdown).
+func (s *Server) Err() <-chan error { return s.errc }
+
+// Run starts the server, serves until ctx ends or a listener fails, then
+// shuts down within limits.shutdown_timeout.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	var failed error
+	select {
+	case <-ctx.Done():
+	case failed = <-s.errc:
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Limits.ShutdownTimeout)
+	defer cancel()
+	return errors.Join(failed, s.Shutdown(sctx))
+}
+
+// Shutdown stops accepting connections, lets requests in flight finish
+// (plain HTTP, and requests inside intercepted tunnels), closes idle
+// connections and tunnels as they become idle, and closes whatever is left
+// when ctx ends. Blind tunnels are opaque and closed at once. It returns
+// ctx's error if it had to cut connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.started || s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	s.mu.Unlock()
+	s.draining.Store(true)
+	s.log.Info("proxy shutting down")
+
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errs[0] = drain(ctx, s.proxySrv, s.proxyLn)
+	}()
+	if s.adminSrv != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[1] = drain(ctx, s.adminSrv, s.adminLn)
+		}()
+	}
+	wg.Wait()
+	s.tr.CloseIdleConnections()
+
+	done := make(chan struct{})
+	go func() {
+		s.serving.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, ctx.Err())
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		s.log.Warn("proxy shut down with connections cut", zap.Error(err))
+	} else {
+		s.log.Info("proxy shut down")
+	}
+	return err
+}
+
+// drain shuts srv down and closes the hijacked connections net/http no
+// longer knows: each as soon as no request is in flight on it, all of them
+// when ctx ends.
+func drain(ctx context.Context, srv *http.Server, ln *trackedListener) error {
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(ctx) }()
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	var shutErr error
+	shutDone := false
+	for {
+		ln.closeIdle("proxy shutting down", shutDone)
+		if shutDone && ln.open() == 0 {
+			return shutErr
+		}
+		select {
+		case shutErr = <-shut:
+			shutDone = true
+			if shutErr != nil {
+				ln.closeAll("shutdown timeout (limits.shutdown_timeout)")
+				return shutErr
+			}
+		case <-tick.C:
+		case <-ctx.Done():
+			ln.closeAll("shutdown timeout (limits.shutdown_timeout)")
+			if !shutDone {
+				<-shut
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// notAProxyRequest answers requests sent to the proxy as if it were the
+// origin server (origin-form, "GET /"): a misconfigured client, or someone
+// looking for the admin API on the wrong port.
+func (s *Server) notAProxyRequest(w http.ResponseWriter, _ *http.Request) {
+	msg := "consentproxy: this is a forward proxy; configure it as your HTTP and HTTPS proxy"
+	if s.admin != nil {
+		msg += " (the admin API listens on " + s.cfg.Admin + ")"
+	}
+	http.Error(w, msg, http.StatusBadRequest)
+}
