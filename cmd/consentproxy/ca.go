@@ -18,19 +18,6 @@ import (
 	"github.com/consentproxy/consentproxy/config"
 )
 
-// CA file names inside the data dir (the same names config uses).
-const (
-	caCertName = "ca.pem"
-	caKeyName  = "ca-key.pem"
-)
-
-// Environment variables the ca commands honour; a flag beats its variable.
-const (
-	envDataDir = "CONSENTPROXY_DATA_DIR"
-	envCACert  = "CONSENTPROXY_CA_CERT"
-	envCAKey   = "CONSENTPROXY_CA_KEY"
-)
-
 const caUsage = `usage: consentproxy ca <subcommand> [flags]
 
 subcommands:
@@ -39,7 +26,8 @@ subcommands:
   export      write the CA certificate (never the key) as PEM, or DER with --der
   trust-help  how to make browsers, tools and systems trust the CA
 
-flags of every subcommand:
+flags of every subcommand (the same as for run, so --config works too):
+  --config FILE    config file whose data_dir/ca_cert/ca_key apply (env CONSENTPROXY_CONFIG)
   --data-dir DIR   where ca.pem and ca-key.pem live (env CONSENTPROXY_DATA_DIR;
                    default $XDG_DATA_HOME/consentproxy, else ~/.local/share/consentproxy)
   --ca-cert FILE   CA certificate, instead of DIR/ca.pem (env CONSENTPROXY_CA_CERT)
@@ -73,70 +61,34 @@ func runCA(_ context.Context, e env, args []string) error {
 	return usageError("ca: unknown subcommand %q (want init, show, export or trust-help)", sub)
 }
 
-// caFlags are the flags every ca subcommand takes.
-type caFlags struct {
-	dataDir, cert, key string
-}
-
-func newCAFlagSet(name string, f *caFlags) *flag.FlagSet {
-	fs := flag.NewFlagSet("ca "+name, flag.ContinueOnError)
-	// The flag package would print its own error and usage; runCA's caller
-	// prints the returned error once, with the right exit status.
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&f.dataDir, "data-dir", "", "directory holding ca.pem and ca-key.pem")
-	fs.StringVar(&f.cert, "ca-cert", "", "CA certificate file")
-	fs.StringVar(&f.key, "ca-key", "", "CA private key file")
-	return fs
-}
-
-// parseCAFlags parses args; help is true when -h was asked for (usage
-// already printed).
-func parseCAFlags(e env, fs *flag.FlagSet, args []string) (help bool, err error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			io.WriteString(e.stdout, caUsage)
-			return true, nil
-		}
-		return false, usageError("%s: %v (see consentproxy ca -h)", fs.Name(), err)
-	}
-	if fs.NArg() > 0 {
-		return false, usageError("%s: unexpected argument %q (see consentproxy ca -h)", fs.Name(), fs.Arg(0))
-	}
-	return false, nil
-}
-
-// caPaths is where the CA lives after flags, environment and defaults.
+// caPaths is where the CA lives after flags, environment, config file and
+// defaults: exactly the files `run` would use with the same settings.
 type caPaths struct {
 	cert, key string
 }
 
-// resolveCAPaths applies flag > environment > default. When the branches
-// meet, this should become config.Resolve, so that data_dir, ca_cert and
-// ca_key from the config file count here exactly as they do for `run`.
-func resolveCAPaths(e env, f caFlags) (caPaths, error) {
-	pick := func(flagValue, envName string) string {
-		if flagValue != "" {
-			return flagValue
-		}
-		return lookupEnv(e.environ, envName)
+// caCommand parses a ca subcommand's flags (every run setting, so that
+// --config, --data-dir and friends mean what they mean for run; extra adds
+// the subcommand's own) and resolves where the CA lives.
+func caCommand(e env, name string, args []string, extra func(fs *flag.FlagSet)) (p caPaths, help bool, err error) {
+	fs := newFlagSet(e, "ca "+name, caUsage)
+	// The run flags are accepted but not listed: only the CA's matter here.
+	fs.Usage = func() { io.WriteString(e.stdout, caUsage) }
+	flags := config.RegisterFlags(fs)
+	if extra != nil {
+		extra(fs)
 	}
-	p := caPaths{cert: pick(f.cert, envCACert), key: pick(f.key, envCAKey)}
-	switch {
-	case p.cert != "" && p.key != "":
-	case p.cert != "" || p.key != "":
-		// A certificate from one place and a key from another almost
-		// never belong together (config.FillPaths takes the same line).
-		return caPaths{}, usageError("--ca-cert and --ca-key (%s, %s) go together: set both, or neither to use %s and %s in the data dir", envCACert, envCAKey, caCertName, caKeyName)
-	default:
-		dir := pick(f.dataDir, envDataDir)
-		if dir == "" {
-			dir = defaultDataDir(e.environ, lookupEnv(e.environ, "HOME"))
-		}
-		if dir == "" {
-			return caPaths{}, usageError("no data directory for the CA: neither XDG_DATA_HOME nor HOME is set; pass --data-dir or set %s", envDataDir)
-		}
-		p.cert, p.key = filepath.Join(dir, caCertName), filepath.Join(dir, caKeyName)
+	if help, err := parseFlags(fs, args); help || err != nil {
+		return caPaths{}, help, err
 	}
+	if fs.NArg() > 0 {
+		return caPaths{}, false, usageError("ca %s: unexpected argument %q (see consentproxy ca -h)", name, fs.Arg(0))
+	}
+	cfg, err := resolveConfig(e, flags)
+	if err != nil {
+		return caPaths{}, false, err
+	}
+	p = caPaths{cert: cfg.CACert, key: cfg.CAKey}
 	// Absolute paths in everything printed: the user is told where the
 	// files are, whatever the working directory.
 	for _, s := range []*string{&p.cert, &p.key} {
@@ -144,21 +96,7 @@ func resolveCAPaths(e env, f caFlags) (caPaths, error) {
 			*s = abs
 		}
 	}
-	return p, nil
-}
-
-// defaultDataDir mirrors config.DefaultDataDir (on the config branch):
-// $XDG_DATA_HOME/consentproxy, else HOME/.local/share/consentproxy, else "".
-// A relative XDG_DATA_HOME is ignored, as the XDG spec requires. Switch to
-// config.DefaultDataDir when the branches meet.
-func defaultDataDir(environ []string, home string) string {
-	if x := lookupEnv(environ, "XDG_DATA_HOME"); x != "" && filepath.IsAbs(x) {
-		return filepath.Join(x, "consentproxy")
-	}
-	if home == "" {
-		return ""
-	}
-	return filepath.Join(home, ".local", "share", "consentproxy")
+	return p, false, nil
 }
 
 // lookupEnv returns the last value of name in environ ("" when unset),
@@ -174,13 +112,8 @@ func lookupEnv(environ []string, name string) string {
 }
 
 func caInit(e env, args []string) error {
-	var f caFlags
-	flags := newCAFlagSet("init", &f)
-	if help, err := parseCAFlags(e, flags, args); help || err != nil {
-		return err
-	}
-	p, err := resolveCAPaths(e, f)
-	if err != nil {
+	p, help, err := caCommand(e, "init", args, nil)
+	if help || err != nil {
 		return err
 	}
 	a, created, err := certs.LoadOrCreate(p.cert, p.key)
@@ -199,13 +132,8 @@ func caInit(e env, args []string) error {
 }
 
 func caShow(e env, args []string) error {
-	var f caFlags
-	flags := newCAFlagSet("show", &f)
-	if help, err := parseCAFlags(e, flags, args); help || err != nil {
-		return err
-	}
-	p, err := resolveCAPaths(e, f)
-	if err != nil {
+	p, help, err := caCommand(e, "show", args, nil)
+	if help || err != nil {
 		return err
 	}
 	c, err := readCACertificate("ca show", p)
@@ -239,18 +167,14 @@ chromium:     --ignore-certificate-errors-spki-list=%s
 
 func caExport(e env, args []string) error {
 	var (
-		f   caFlags
 		der bool
 		out string
 	)
-	flags := newCAFlagSet("export", &f)
-	flags.BoolVar(&der, "der", false, "write DER instead of PEM")
-	flags.StringVar(&out, "o", "", "output file (default standard output)")
-	if help, err := parseCAFlags(e, flags, args); help || err != nil {
-		return err
-	}
-	p, err := resolveCAPaths(e, f)
-	if err != nil {
+	p, help, err := caCommand(e, "export", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&der, "der", false, "write DER instead of PEM")
+		fs.StringVar(&out, "o", "", "output file (default standard output)")
+	})
+	if help || err != nil {
 		return err
 	}
 	c, err := readCACertificate("ca export", p)
@@ -314,13 +238,8 @@ func sameFile(a, b string) bool {
 }
 
 func caTrustHelp(e env, args []string) error {
-	var f caFlags
-	flags := newCAFlagSet("trust-help", &f)
-	if help, err := parseCAFlags(e, flags, args); help || err != nil {
-		return err
-	}
-	p, err := resolveCAPaths(e, f)
-	if err != nil {
+	p, help, err := caCommand(e, "trust-help", args, nil)
+	if help || err != nil {
 		return err
 	}
 	c, err := readCACertificate("ca trust-help", p)

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -99,7 +100,7 @@ func TestCAPathResolution(t *testing.T) {
 	tests := []struct {
 		name     string
 		environ  []string
-		flags    caFlags
+		args     []string
 		wantCert string
 		wantKey  string
 		wantErr  string
@@ -118,36 +119,37 @@ func TestCAPathResolution(t *testing.T) {
 			wantCert: "/env/ca.pem", wantKey: "/env/ca-key.pem"},
 		{name: "flag data dir beats env",
 			environ:  []string{"HOME=/home/u", "CONSENTPROXY_DATA_DIR=/env"},
-			flags:    caFlags{dataDir: "/flag"},
+			args:     []string{"--data-dir", "/flag"},
 			wantCert: "/flag/ca.pem", wantKey: "/flag/ca-key.pem"},
 		{name: "env file paths beat the data dir",
 			environ:  []string{"HOME=/home/u", "CONSENTPROXY_CA_CERT=/e/c.pem", "CONSENTPROXY_CA_KEY=/e/k.pem"},
-			flags:    caFlags{dataDir: "/flag"},
+			args:     []string{"--data-dir", "/flag"},
 			wantCert: "/e/c.pem", wantKey: "/e/k.pem"},
 		{name: "flag file paths beat env",
 			environ:  []string{"CONSENTPROXY_CA_CERT=/e/c.pem", "CONSENTPROXY_CA_KEY=/e/k.pem"},
-			flags:    caFlags{cert: "/f/c.pem", key: "/f/k.pem"},
+			args:     []string{"--ca-cert", "/f/c.pem", "--ca-key", "/f/k.pem"},
 			wantCert: "/f/c.pem", wantKey: "/f/k.pem"},
 		{name: "the last of duplicate variables wins",
 			environ:  []string{"CONSENTPROXY_DATA_DIR=/first", "CONSENTPROXY_DATA_DIR=/second"},
 			wantCert: "/second/ca.pem", wantKey: "/second/ca-key.pem"},
 		{name: "cert without key",
 			environ: []string{"HOME=/home/u"},
-			flags:   caFlags{cert: "/f/c.pem"},
-			wantErr: "go together"},
+			args:    []string{"--ca-cert", "/f/c.pem"},
+			wantErr: "--ca-cert: set without ca_key"},
 		{name: "key from env, cert from nowhere",
 			environ: []string{"HOME=/home/u", "CONSENTPROXY_CA_KEY=/e/k.pem"},
-			wantErr: "go together"},
+			wantErr: "CONSENTPROXY_CA_KEY: set without ca_cert"},
 		{name: "no home, no data dir",
 			environ: []string{"XDG_DATA_HOME=relative"},
 			wantErr: "--data-dir"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := resolveCAPaths(env{environ: tt.environ}, tt.flags)
+			var stderr strings.Builder
+			p, _, err := caCommand(env{environ: tt.environ, stdout: io.Discard, stderr: &stderr}, "show", tt.args, nil)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || exitCode(err) != 2 {
-					t.Fatalf("resolveCAPaths = %+v, %v; want a usage error (exit 2) mentioning %q", p, err, tt.wantErr)
+					t.Fatalf("caCommand = %+v, %v; want a usage error (exit 2) mentioning %q", p, err, tt.wantErr)
 				}
 				return
 			}
