@@ -45,11 +45,11 @@ type CookieVerdict struct {
 
 // Reasons that do not depend on a profile.
 const (
-	reasonNoMatch    = "no tracker service matches this host and path"
-	reasonDocument   = ", but a document is never blocked (a blocked navigation would silently do nothing); its cookies are filtered"
-	reasonBlocked    = "the request is blocked: no cookie reaches the server"
-	reasonStripped   = "the request is stripped: every cookie is removed"
-	reasonEssential  = "essential cookies are never stripped"
+	reasonNoMatch   = "no tracker service matches this host and path"
+	reasonDocument  = ", but a document is never blocked (a blocked navigation would silently do nothing); its cookies are filtered"
+	reasonBlocked   = "the request is blocked: no cookie reaches the server"
+	reasonStripped  = "the request is stripped: every cookie is removed"
+	reasonEssential = "essential cookies are never stripped"
 )
 
 // essentialCatNum is essential's category number in every Set:
