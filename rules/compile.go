@@ -450,6 +450,9 @@ func (c *compiler) index() {
 		s.profList = append(s.profList, p)
 	}
 	sort.Slice(s.profList, func(i, j int) bool { return s.profList[i].Name < s.profList[j].Name })
+	for i, p := range s.profList {
+		p.num = i + 1
+	}
 	s.fallback = compileProfile(s, ProfileSpec{Name: "(none)", Description: "no profile: essential only"})
 }
 

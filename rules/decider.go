@@ -2,6 +2,7 @@ package rules
 
 import (
 	"hash/maphash"
+	"math/bits"
 	"runtime"
 	"sync/atomic"
 
@@ -15,6 +16,12 @@ import (
 // The cache is sharded: golang-lru's Cache takes an exclusive lock even on
 // Get (it moves the entry to the front), so one cache would make every core
 // queue on one mutex. A key's shard is chosen by a seeded hash of the key.
+//
+// Each shard is keyed by that 64-bit hash rather than by the request's
+// strings, so a lookup hashes host and path once instead of twice; the
+// entry keeps the full key and a hit is only a hit when the keys are equal
+// (a hash collision is a miss that overwrites the entry, never a wrong
+// decision).
 type Decider struct {
 	set    *Set
 	seed   maphash.Seed
@@ -25,7 +32,7 @@ type Decider struct {
 // shard is one LRU with its own counters: a counter shared by all shards
 // would bounce one cache line between every core on every call.
 type shard struct {
-	cache  *lru.Cache[decisionKey, Decision]
+	cache  *lru.Cache[uint64, *cacheEntry]
 	hits   atomic.Uint64
 	misses atomic.Uint64
 	_      [64]byte // keep neighbouring shards' counters off this cache line
@@ -37,6 +44,11 @@ type shard struct {
 type decisionKey struct {
 	p *Profile
 	r Request
+}
+
+type cacheEntry struct {
+	key decisionKey
+	dec Decision
 }
 
 // DefaultDecisionCacheSize is the cache size NewDecider uses for size <= 0.
@@ -51,7 +63,7 @@ func NewDecider(s *Set, size int) *Decider {
 	d := &Decider{set: s, seed: maphash.MakeSeed(), mask: uint64(n - 1)}
 	per := (size + n - 1) / n
 	for range n {
-		c, err := lru.New[decisionKey, Decision](per)
+		c, err := lru.New[uint64, *cacheEntry](per)
 		if err != nil {
 			// lru.New fails only for a size <= 0, which per never is.
 			panic("rules: lru.New: " + err.Error())
@@ -84,27 +96,27 @@ func (d *Decider) Set() *Set { return d.set }
 func (d *Decider) Decide(p *Profile, r Request) Decision {
 	p = d.set.own(p)
 	k := decisionKey{p: p, r: r}
-	sh := d.shards[d.hash(&k)&d.mask]
-	if dec, ok := sh.cache.Get(k); ok {
+	h := d.hash(&k)
+	sh := d.shards[h&d.mask]
+	if e, ok := sh.cache.Get(h); ok && e.key == k {
 		sh.hits.Add(1)
-		return dec
+		return e.dec
 	}
 	sh.misses.Add(1)
 	dec := d.set.Decide(p, r)
-	sh.cache.Add(k, dec)
+	sh.cache.Add(h, &cacheEntry{key: k, dec: dec})
 	return dec
 }
 
+// hash mixes every part of the key. The two string hashes are combined
+// with a rotation so that swapping host and path changes the result; the
+// final multiply spreads the small fields into the low bits that pick the
+// shard.
 func (d *Decider) hash(k *decisionKey) uint64 {
-	var h maphash.Hash
-	h.SetSeed(d.seed)
-	h.WriteString(k.r.Host)
-	h.WriteByte(0)
-	h.WriteString(k.r.Path)
-	h.WriteByte(byte(k.r.Dest))
-	h.WriteByte(byte(k.r.Context))
-	h.WriteString(k.p.Name)
-	return h.Sum64()
+	h := maphash.String(d.seed, k.r.Host) ^ bits.RotateLeft64(maphash.String(d.seed, k.r.Path), 31)
+	h ^= uint64(k.r.Dest)<<56 ^ uint64(k.r.Context)<<48 ^ uint64(k.p.num)<<32
+	h ^= h >> 29
+	return h * 0x9e3779b97f4a7c15
 }
 
 // Stats returns how many Decide calls were answered from the cache and how

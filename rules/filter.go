@@ -1,6 +1,10 @@
 package rules
 
-import "github.com/consentproxy/consentproxy/rules/cookie"
+import (
+	"strings"
+
+	"github.com/consentproxy/consentproxy/rules/cookie"
+)
 
 // Reason suffixes for the cookie readings of rules/cookie.
 const (
@@ -21,6 +25,7 @@ func (s *Set) FilterCookieHeader(p *Profile, r Request, d Decision, lines []stri
 	p = s.own(p)
 	host := normHost(r.Host)
 	if d.Action != Allow {
+		stripped = make([]CookieVerdict, 0, maxPairs(lines))
 		for pair := range cookie.Pairs(lines) {
 			stripped = append(stripped, s.judgeCookie(p, host, r.Context, &d, pair.Names.Primary()))
 		}
@@ -29,6 +34,11 @@ func (s *Set) FilterCookieHeader(p *Profile, r Request, d Decision, lines []stri
 	out, removed := cookie.Rewrite(lines, func(name string) bool {
 		v := s.judgeCookie(p, host, r.Context, &d, name)
 		if !v.Keep {
+			if stripped == nil {
+				// One allocation for the worst case instead of a growing
+				// slice of large verdicts.
+				stripped = make([]CookieVerdict, 0, maxPairs(lines))
+			}
 			stripped = append(stripped, v)
 		}
 		return v.Keep
@@ -55,6 +65,7 @@ func (s *Set) FilterSetCookie(p *Profile, r Request, d Decision, fields []string
 	p = s.own(p)
 	host := normHost(r.Host)
 	if d.Action != Allow {
+		stripped = make([]CookieVerdict, 0, len(fields))
 		for _, f := range fields {
 			names, _ := cookie.SetCookieNames(f)
 			stripped = append(stripped, s.judgeCookie(p, host, r.Context, &d, names.Primary()))
@@ -72,6 +83,7 @@ func (s *Set) FilterSetCookie(p *Profile, r Request, d Decision, fields []string
 		if kept == nil {
 			kept = make([]string, i, len(fields))
 			copy(kept, fields[:i])
+			stripped = make([]CookieVerdict, 0, len(fields)-i)
 		}
 		stripped = append(stripped, v)
 	}
@@ -102,4 +114,13 @@ func (s *Set) judgeSetCookie(p *Profile, host string, ctx Context, d *Decision, 
 		}
 	}
 	return CookieVerdict{}, true
+}
+
+// maxPairs bounds the number of pairs in Cookie header lines.
+func maxPairs(lines []string) int {
+	n := 0
+	for _, l := range lines {
+		n += strings.Count(l, ";") + 1
+	}
+	return n
 }

@@ -185,7 +185,8 @@ func ImportOCD(r io.Reader, source string) (*OCDImport, error) {
 				continue
 			}
 			if ocdRestrictiveness(cat) > ocdRestrictiveness(prev.category) {
-				skip(prev.name, "conflicts with line %d (%s vs %s); kept the more restrictive %s", line, prev.category, cat, cat)
+				im.Skipped = append(im.Skipped, OCDSkip{Line: prev.line, Name: prev.name,
+					Reason: fmt.Sprintf("conflicts with line %d (%s vs %s); kept the more restrictive %s", line, prev.category, cat, cat)})
 				*prev = *r
 				continue
 			}

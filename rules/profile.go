@@ -18,6 +18,7 @@ type Profile struct {
 	Origin   Origin
 
 	set     *Set
+	num     int // position in the Set, for the decision cache's hash
 	spec    ProfileSpec
 	allowed []bool // by category number; essential always true
 	// overrides by vendor id; nil when the profile has none, so the common
