@@ -301,11 +301,11 @@ func TestCookieSpecificity(t *testing.T) {
 		want         Category
 	}{
 		{"x.example", "abd", Analytics},
-		{"x.example", "abcd", Advertising},      // longer prefix
-		{"x.example", "abqz", Social},           // same prefix, more literal characters
-		{"x.example", "abcz", Advertising},      // longer prefix beats more literals
-		{"x.example", "php_sess", Functional},   // suffix-only glob
-		{"x.example", "unknown", ""},            // nothing
+		{"x.example", "abcd", Advertising},    // longer prefix
+		{"x.example", "abqz", Social},         // same prefix, more literal characters
+		{"x.example", "abcz", Advertising},    // longer prefix beats more literals
+		{"x.example", "php_sess", Functional}, // suffix-only glob
+		{"x.example", "unknown", ""},          // nothing
 		{"everything.example", "unknown", Marketing},
 		{"everything.example", "abd", Analytics}, // a longer prefix beats a scoped "*"
 		{"www.shop.example", "scoped", Social},   // scoped beats unscoped

@@ -137,7 +137,7 @@ func TestFilterSetCookie(t *testing.T) {
 	fields := []string{
 		"_ga=GA1.2.3; Path=/; Max-Age=63072000",
 		"sid=abc; HttpOnly; Secure",
-		"=_gid=GA1.9", // nameless: the server will read "_gid"
+		"=_gid=GA1.9",                   // nameless: the server will read "_gid"
 		"theme=dark, _fbp=fb.1; Path=/", // one cookie named theme: commas never split
 		"bad\x01name=1",                 // a browser ignores the line
 		"__cf_bm=x; SameSite=None",
