@@ -15,6 +15,21 @@ import (
 //
 //	go test -run '^$' -bench . -benchmem ./rules
 
+// benchSet is the full built-in set (profiles and vendor data) with
+// testdata/trackers.yaml and any extra layers over it.
+func benchSet(b *testing.B, extra ...*File) *Set {
+	b.Helper()
+	builtin, err := Builtin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := Compile(append([]*File{builtin, parseFile(b, "testdata/trackers.yaml")}, extra...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
 // benchURLs are realistic requests of one page view: trackers and the
 // site's own resources, in several destinations and contexts.
 func benchRequests() []Request {
@@ -49,7 +64,7 @@ func benchCookieHeader() []string {
 }
 
 func BenchmarkDecideCached(b *testing.B) {
-	s := trackerSet(b)
+	s := benchSet(b)
 	d := NewDecider(s, 0)
 	p := mustProfile(b, s, "reject-all")
 	reqs := benchRequests()
@@ -116,7 +131,7 @@ func benchUncached(b *testing.B, s *Set) {
 }
 
 func BenchmarkDecideUncached(b *testing.B) {
-	benchUncached(b, trackerSet(b))
+	benchUncached(b, benchSet(b))
 }
 
 func BenchmarkDecideUncachedOCD(b *testing.B) {
@@ -125,7 +140,7 @@ func BenchmarkDecideUncachedOCD(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := trackerSet(b, layer)
+	s := benchSet(b, layer)
 	b.Logf("%d cookie patterns", s.Counts().CookiePatterns)
 	benchUncached(b, s)
 }
@@ -172,7 +187,7 @@ func syntheticLayer(n int) *File {
 func BenchmarkDecideUncachedScale(b *testing.B) {
 	for _, n := range []int{100, 10000} {
 		b.Run(fmt.Sprintf("patterns=%d", n), func(b *testing.B) {
-			s := trackerSet(b, syntheticLayer(n))
+			s := benchSet(b, syntheticLayer(n))
 			benchUncached(b, s)
 		})
 	}
@@ -183,7 +198,7 @@ func BenchmarkDecideUncachedScale(b *testing.B) {
 func BenchmarkCookieLookup(b *testing.B) {
 	for _, n := range []int{100, 10000} {
 		b.Run(fmt.Sprintf("patterns=%d", n), func(b *testing.B) {
-			s := trackerSet(b, syntheticLayer(n))
+			s := benchSet(b, syntheticLayer(n))
 			p := mustProfile(b, s, "reject-all")
 			names := benchCookies()
 			b.ReportAllocs()

@@ -10,11 +10,7 @@ import (
 
 func compileLayers(t *testing.T, layers ...*File) *Set {
 	t.Helper()
-	b, err := Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Compile(append([]*File{b}, layers...)...)
+	s, err := Compile(append([]*File{builtinProfiles(t)}, layers...)...)
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
 	}
@@ -246,8 +242,7 @@ func TestMergeProfilesAndCategories(t *testing.T) {
 // TestCompileHandBuiltLayer: a File built in code gets the parser's checks,
 // with errors at each item's origin.
 func TestCompileHandBuiltLayer(t *testing.T) {
-	b, _ := Builtin()
-	_, err := Compile(b, &File{Name: "config.yaml", Profiles: []ProfileSpec{
+	_, err := Compile(builtinProfiles(t), &File{Name: "config.yaml", Profiles: []ProfileSpec{
 		{Name: "qa", Allow: []string{"analytcs"}, UnknownCookies: "maybe", Origin: Origin{"config.yaml", 12}},
 		{Name: "Bad Name", Origin: Origin{"config.yaml", 20}},
 		{Name: "v", Vendors: map[string]string{"nobody": "deny"}, VendorOrigins: map[string]Origin{"nobody": {"config.yaml", 31}}, Origin: Origin{"config.yaml", 30}},

@@ -27,11 +27,7 @@ func importOCDSet(t testing.TB) (*Set, *OCDImport) {
 	if err != nil {
 		t.Fatalf("the generated file does not parse: %v", err)
 	}
-	b, err := Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Compile(b, layer)
+	s, err := Compile(builtinProfiles(t), layer)
 	if err != nil {
 		t.Fatalf("the generated file does not compile over the built-in set: %v", err)
 	}
