@@ -8,7 +8,7 @@
 // A name-based block list is only as good as its idea of the name. A
 // browser stores a cookie under the name it parses from Set-Cookie
 // (rfc6265bis §5.6), but the server (or a script reading document.cookie)
-// later parses the Cookie header the browser builds (§5.8.3), and the two
+// later parses the Cookie header the browser builds (§5.8), and the two
 // need not agree. "Set-Cookie: =_ga=GA1.2.3" stores a nameless cookie whose
 // value is "_ga=GA1.2.3"; the browser sends it back as "Cookie: _ga=GA1.2.3",
 // and every server reads a cookie named "_ga". So each cookie is judged by

@@ -126,6 +126,10 @@ func rewriteLine(line string, keep func(string) bool, removed *[]string) (string
 				b.Grow(len(line))
 				writePairs(&b, line[:start])
 			}
+			if *removed == nil {
+				// Room for a typical strip (a few trackers) in one allocation.
+				*removed = make([]string, 0, 4)
+			}
 			*removed = append(*removed, names.Primary())
 			continue
 		}
