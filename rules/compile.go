@@ -113,6 +113,7 @@ func Compile(layers ...*File) (*Set, error) {
 	}
 	c.resolve()
 	if len(c.errs) > 0 {
+		sortErrors(c.errs)
 		return nil, errors.Join(c.errs...)
 	}
 	c.index()
@@ -139,11 +140,11 @@ type ref struct {
 }
 
 func (c *compiler) errorf(o Origin, format string, args ...any) {
-	c.errs = append(c.errs, fmt.Errorf("%s: %s", o, fmt.Sprintf(format, args...)))
+	c.errs = append(c.errs, &posError{o, fmt.Errorf(format, args...)})
 }
 
 func (c *compiler) wrap(o Origin, err error) {
-	c.errs = append(c.errs, fmt.Errorf("%s: %w", o, err))
+	c.errs = append(c.errs, &posError{o, err})
 }
 
 func (c *compiler) addCategory(ci CategoryInfo) {
@@ -456,27 +457,36 @@ func (c *compiler) index() {
 func layerDuplicates(f *File) []error {
 	var errs []error
 	dup := func(o Origin, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", o, fmt.Sprintf(format, args...)))
+		errs = append(errs, &posError{o, fmt.Errorf(format, args...)})
 	}
 	cats := map[Category]Origin{}
 	for _, cs := range f.Categories {
+		if cs.Name == "" {
+			continue
+		}
 		if prev, ok := cats[cs.Name]; ok {
-			dup(cs.Origin, "category %q is declared twice (first at %s)", cs.Name, prev)
+			dup(cs.Origin, "category %q is declared twice (first at %s)", cs.Name, where(prev, cs.Origin))
 			continue
 		}
 		cats[cs.Name] = cs.Origin
 	}
 	vendors := map[string]Origin{}
 	for _, vs := range f.Vendors {
+		if vs.ID == "" {
+			continue
+		}
 		if prev, ok := vendors[vs.ID]; ok {
-			dup(vs.Origin, "vendor %q is defined twice (first at %s): merge the entries", vs.ID, prev)
+			dup(vs.Origin, "vendor %q is defined twice (first at %s): merge the entries", vs.ID, where(prev, vs.Origin))
 			continue
 		}
 		vendors[vs.ID] = vs.Origin
 		svcs := map[string]Origin{}
 		for _, ss := range vs.Services {
+			if ss.Name == "" {
+				continue
+			}
 			if prev, ok := svcs[ss.Name]; ok {
-				dup(ss.Origin, "service %q is defined twice in vendor %q (first at %s)", ss.Name, vs.ID, prev)
+				dup(ss.Origin, "service %q is defined twice in vendor %q (first at %s)", ss.Name, vs.ID, where(prev, ss.Origin))
 				continue
 			}
 			svcs[ss.Name] = ss.Origin
@@ -495,7 +505,7 @@ func layerDuplicates(f *File) []error {
 				if dk != "" {
 					scope = " with domains " + dk
 				}
-				dup(cr.Origin, "cookie %q%s is already categorised at %s: one rule per name and scope", n, scope, prev)
+				dup(cr.Origin, "cookie %q%s is already categorised (first at %s): one rule per name and scope", n, scope, where(prev, cr.Origin))
 				continue
 			}
 			cookies[key] = cr.Origin
@@ -503,8 +513,11 @@ func layerDuplicates(f *File) []error {
 	}
 	profiles := map[string]Origin{}
 	for _, ps := range f.Profiles {
+		if ps.Name == "" {
+			continue
+		}
 		if prev, ok := profiles[ps.Name]; ok {
-			dup(ps.Origin, "profile %q is defined twice (first at %s)", ps.Name, prev)
+			dup(ps.Origin, "profile %q is defined twice (first at %s)", ps.Name, where(prev, ps.Origin))
 			continue
 		}
 		profiles[ps.Name] = ps.Origin

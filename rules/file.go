@@ -1,6 +1,9 @@
 package rules
 
-import "strconv"
+import (
+	"sort"
+	"strconv"
+)
 
 // Origin is where a rule, vendor, service, category or profile was written.
 type Origin struct {
@@ -96,4 +99,50 @@ type ProfileSpec struct {
 	// VendorOrigins optionally gives the origin of each Vendors entry so
 	// that errors about it point at its own line.
 	VendorOrigins map[string]Origin
+}
+
+// posError is an error at a place in a rules file.
+type posError struct {
+	origin Origin
+	err    error
+}
+
+func (e *posError) Error() string { return e.origin.String() + ": " + e.err.Error() }
+func (e *posError) Unwrap() error { return e.err }
+
+// sortErrors orders positioned errors by file (in order of first
+// appearance) and line, so that a user reads them top to bottom.
+func sortErrors(errs []error) {
+	files := map[string]int{}
+	key := func(err error) (int, int) {
+		pe, ok := err.(*posError)
+		if !ok {
+			return -1, 0
+		}
+		return files[pe.origin.File], pe.origin.Line
+	}
+	for _, err := range errs {
+		if pe, ok := err.(*posError); ok {
+			if _, seen := files[pe.origin.File]; !seen {
+				files[pe.origin.File] = len(files)
+			}
+		}
+	}
+	sort.SliceStable(errs, func(i, j int) bool {
+		fi, li := key(errs[i])
+		fj, lj := key(errs[j])
+		if fi != fj {
+			return fi < fj
+		}
+		return li < lj
+	})
+}
+
+// where describes prev relative to cur: "line 12" in the same file, else
+// "file:line".
+func where(prev, cur Origin) string {
+	if prev.File == cur.File && prev.Line > 0 {
+		return "line " + strconv.Itoa(prev.Line)
+	}
+	return prev.String()
 }

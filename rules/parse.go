@@ -23,6 +23,7 @@ func Parse(name string, data []byte) (*File, error) {
 	p := &parser{name: name}
 	f := p.parse(data)
 	if len(p.errs) > 0 {
+		sortErrors(p.errs)
 		return nil, errors.Join(p.errs...)
 	}
 	return f, nil
@@ -37,12 +38,12 @@ func (p *parser) errorf(line int, format string, args ...any) {
 	if line < 1 {
 		line = 1
 	}
-	p.errs = append(p.errs, fmt.Errorf("%s:%d: %s", p.name, line, fmt.Sprintf(format, args...)))
+	p.errs = append(p.errs, &posError{Origin{p.name, line}, fmt.Errorf(format, args...)})
 }
 
 // wrap reports a validation error from the shared check functions at a node.
 func (p *parser) wrap(n *yaml.Node, err error) {
-	p.errs = append(p.errs, fmt.Errorf("%s:%d: %w", p.name, n.Line, err))
+	p.errs = append(p.errs, &posError{p.origin(n), err})
 }
 
 func (p *parser) origin(n *yaml.Node) Origin { return Origin{File: p.name, Line: n.Line} }
@@ -97,27 +98,23 @@ func (p *parser) parse(data []byte) *File {
 			p.version(v)
 		case "categories":
 			p.list(v, "categories", func(n *yaml.Node) {
-				if c, ok := p.category(n); ok {
-					f.Categories = append(f.Categories, c)
-				}
+				c, _ := p.category(n)
+				f.Categories = append(f.Categories, c)
 			})
 		case "vendors":
 			p.list(v, "vendors", func(n *yaml.Node) {
-				if vs, ok := p.vendor(n); ok {
-					f.Vendors = append(f.Vendors, vs)
-				}
+				vs, _ := p.vendor(n)
+				f.Vendors = append(f.Vendors, vs)
 			})
 		case "cookies":
 			p.list(v, "cookies", func(n *yaml.Node) {
-				if c, ok := p.cookieRule(n); ok {
-					f.Cookies = append(f.Cookies, c)
-				}
+				c, _ := p.cookieRule(n)
+				f.Cookies = append(f.Cookies, c)
 			})
 		case "profiles":
 			p.list(v, "profiles", func(n *yaml.Node) {
-				if ps, ok := p.profile(n); ok {
-					f.Profiles = append(f.Profiles, ps)
-				}
+				ps, _ := p.profile(n)
+				f.Profiles = append(f.Profiles, ps)
 			})
 		}
 	})
@@ -312,8 +309,8 @@ func (p *parser) vendor(n *yaml.Node) (VendorSpec, bool) {
 		case "services":
 			names := map[string]int{}
 			p.list(v, "services", func(sn *yaml.Node) {
-				s, ok := p.service(sn)
-				if !ok {
+				s, _ := p.service(sn)
+				if s.Name == "" {
 					return
 				}
 				if line, dup := names[s.Name]; dup {
@@ -561,6 +558,8 @@ func checkOverride(s string) error {
 
 // duplicates reports ids defined twice within this file. Compile repeats
 // the check per layer (a layer may be several files, or built by hand).
+// Items with errors of their own are part of f here (the File is thrown
+// away when there are errors), so a repeat of a broken item is reported too.
 func (p *parser) duplicates(f *File) {
 	for _, err := range layerDuplicates(f) {
 		p.errs = append(p.errs, err)

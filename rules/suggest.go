@@ -31,7 +31,7 @@ func suggest(word string, candidates []string) string {
 	// "advertising").
 	for _, c := range candidates {
 		lc := strings.ToLower(c)
-		if len(w) >= 3 && (strings.HasPrefix(lc, w) || strings.HasPrefix(w, lc) && len(lc) >= 3) {
+		if len(w) >= 3 && (strings.HasPrefix(lc, w) || len(lc) >= 4 && strings.Contains(w, lc)) {
 			return c
 		}
 	}
