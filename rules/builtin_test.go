@@ -358,3 +358,44 @@ func TestBuiltinGenericNamesScoped(t *testing.T) {
 		}
 	}
 }
+
+// TestBuiltinNoAmbiguity keeps the data free of ties the engine would have
+// to break: two services filed under the same host and path pattern (or
+// two catch-alls for one host), or one cookie name claimed twice for the
+// same scope. A tie is resolved as the most restrictive, which hides a
+// mistake instead of showing it.
+func TestBuiltinNoAmbiguity(t *testing.T) {
+	layer, _ := builtinSet(t)
+	services := map[string]string{}
+	for _, v := range layer.Vendors {
+		for _, s := range v.Services {
+			paths := s.Paths
+			if len(paths) == 0 {
+				paths = []string{"(every path)"}
+			}
+			for _, h := range s.Hosts {
+				for _, p := range paths {
+					key := h + " " + p
+					here := v.ID + "/" + s.Name + " (" + s.Origin.String() + ")"
+					if prev, dup := services[key]; dup {
+						t.Errorf("host %s path %s: both %s and %s", h, p, prev, here)
+						continue
+					}
+					services[key] = here
+				}
+			}
+		}
+	}
+	cookies := map[string]string{}
+	for _, c := range layer.Cookies {
+		scope := strings.Join(c.Domains, ",")
+		for _, n := range c.Names {
+			key := n + " @" + scope
+			if prev, dup := cookies[key]; dup {
+				t.Errorf("cookie %q (scope %q) claimed at %s and %s", n, scope, prev, c.Origin)
+				continue
+			}
+			cookies[key] = c.Origin.String()
+		}
+	}
+}
