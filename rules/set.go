@@ -1,7 +1,5 @@
 package rules
 
-import "sort"
-
 // Profile returns the profile with that name.
 func (s *Set) Profile(name string) (*Profile, bool) {
 	p, ok := s.profiles[name]
@@ -90,9 +88,4 @@ func (s *Set) Counts() Counts {
 		c.HostPatterns += len(b.entries)
 	}
 	return c
-}
-
-func sortedCategories(cs []Category) []Category {
-	sort.Slice(cs, func(i, j int) bool { return cs[i] < cs[j] })
-	return cs
 }
