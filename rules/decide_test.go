@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -371,5 +372,31 @@ func TestParseDest(t *testing.T) {
 	}
 	if _, ok := LookupDest("picture"); ok {
 		t.Error("LookupDest accepted an unknown value")
+	}
+}
+
+func TestVocabularyStrings(t *testing.T) {
+	var got []string
+	for _, a := range Actions() {
+		got = append(got, a.String())
+	}
+	if strings.Join(got, ",") != "allow,strip,block-image,block-empty" {
+		t.Errorf("actions %v", got)
+	}
+	for _, tc := range []struct{ got, want string }{
+		{ThirdParty.String(), "third-party"}, {FirstParty.String(), "first-party"}, {TopLevel.String(), "top-level"},
+		{CookieStrip.String(), "strip"}, {CookieAllow.String(), "allow"}, {DeniedStrip.String(), "strip"}, {DeniedBlock.String(), "block"},
+		{Origin{"a.yaml", 3}.String(), "a.yaml:3"}, {Origin{"config", 0}.String(), "config"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+	var zero Context
+	if zero != ThirdParty {
+		t.Error("the zero Context must be ThirdParty, the safe default")
+	}
+	if len(BuiltinCategories()) != 6 || BuiltinCategories()[0].Name != Essential {
+		t.Error("essential must be the first built-in category (category number 0)")
 	}
 }

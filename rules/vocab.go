@@ -123,6 +123,9 @@ func (a Action) String() string {
 	return fmt.Sprintf("action(%d)", uint8(a))
 }
 
+// Actions returns every action, from the least to the most restrictive.
+func Actions() []Action { return []Action{Allow, Strip, BlockImage, BlockEmpty} }
+
 // Blocked reports whether nothing is sent upstream.
 func (a Action) Blocked() bool { return a == BlockImage || a == BlockEmpty }
 
