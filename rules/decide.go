@@ -134,7 +134,7 @@ func (s *Set) Decide(p *Profile, r Request) Decision {
 		d.Reason = why.cookie + reasonDocument
 	case r.Context == FirstParty:
 		d.Reason = why.firstParty
-	case p.OnDenied == DeniedStrip:
+	case p.onDenied == DeniedStrip:
 		d.Action, d.Reason = Strip, why.refused
 	case r.Dest == DestImage || r.Dest == DestUnknown && svc.kind == KindPixel:
 		d.Action, d.Reason = BlockImage, why.refused
@@ -263,7 +263,7 @@ func (s *Set) judgeCookie(p *Profile, host string, ctx Context, d *Decision, nam
 	case d.Matched && ctx == ThirdParty:
 		cat, ok := s.catIndex[d.Category]
 		if !ok {
-			v.Keep, v.Reason = p.UnknownCookies == CookieAllow, p.unknownReason()
+			v.Keep, v.Reason = p.unknownCookies == CookieAllow, p.unknownReason()
 			break
 		}
 		var why *categoryReasons
@@ -271,13 +271,13 @@ func (s *Set) judgeCookie(p *Profile, host string, ctx Context, d *Decision, nam
 		v.Reason = why.tracker
 	default:
 		v.Category, v.Vendor, v.Origin = "", "", Origin{}
-		v.Keep, v.Reason = p.UnknownCookies == CookieAllow, p.unknownReason()
+		v.Keep, v.Reason = p.unknownCookies == CookieAllow, p.unknownReason()
 	}
 	return v
 }
 
 func (p *Profile) unknownReason() string {
-	if p.UnknownCookies == CookieAllow {
+	if p.unknownCookies == CookieAllow {
 		return p.unknownKeep
 	}
 	return p.unknownStrip

@@ -6,8 +6,9 @@ import (
 )
 
 // Profile is a compiled consent profile of one Set. Its exported fields
-// are read-only copies of the spec; use Allows and VendorOverride to ask
-// what it permits.
+// are copies for display: decisions use the compiled form, so changing
+// them changes nothing (and cannot make a cached decision stale). Use
+// Allows and VendorOverride to ask what it permits.
 type Profile struct {
 	Name           string
 	Description    string
@@ -17,10 +18,12 @@ type Profile struct {
 	GPC, DNT bool
 	Origin   Origin
 
-	set     *Set
-	num     int // position in the Set, for the decision cache's hash
-	spec    ProfileSpec
-	allowed []bool // by category number; essential always true
+	set            *Set
+	num            int // position in the Set, for the decision cache's hash
+	unknownCookies CookiePolicy
+	onDenied       DeniedPolicy
+	spec           ProfileSpec
+	allowed        []bool // by category number; essential always true
 	// overrides by vendor id; nil when the profile has none, so the common
 	// case costs no map probe.
 	overrides map[string]*override
@@ -145,6 +148,8 @@ func compileProfile(s *Set, ps ProfileSpec) *Profile {
 		DNT:            ps.DNT,
 		Origin:         ps.Origin,
 		set:            s,
+		unknownCookies: uc,
+		onDenied:       od,
 		spec:           ps,
 		allowed:        make([]bool, len(s.categories)),
 		reasons:        make([]categoryReasons, len(s.categories)),
@@ -201,7 +206,7 @@ func (p *Profile) categoryReasons(cat string, essential, allowed bool, vendorID 
 		}
 	}
 	return categoryReasons{
-		refused:    subject + " (on_denied: " + p.OnDenied.String() + ")",
+		refused:    subject + " (on_denied: " + p.onDenied.String() + ")",
 		topLevel:   subject + ", but a top-level navigation is never blocked; its cookies are filtered",
 		firstParty: subject + ", but the request is first-party; its cookies are filtered",
 		cookie:     subject,
