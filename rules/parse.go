@@ -373,7 +373,12 @@ func (p *parser) service(n *yaml.Node) (ServiceSpec, bool) {
 		}
 	})
 	for _, req := range []string{"name", "category", "kind", "hosts"} {
-		if seen[req] == nil {
+		if seen[req] != nil {
+			continue
+		}
+		if s.Name == "" {
+			p.errorf(n.Line, "service without %s", req)
+		} else {
 			p.errorf(n.Line, "service %q has no %s", s.Name, req)
 		}
 	}
