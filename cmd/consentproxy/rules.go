@@ -107,10 +107,10 @@ func flatten(err error) []error {
 	return []error{err}
 }
 
-// parseFlags parses flags that may come before, between or after the
+// parseInterspersed parses flags that may come before, between or after the
 // positional arguments (`rules explain URL --json`), which the flag package
 // alone stops at.
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -134,28 +134,18 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
-func newFlagSet(e env, name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: consentproxy %s\n", usage)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
 // flagError turns a flag parse error into the command's result: -h is a
 // success (the usage is already printed), anything else a usage error.
 func flagError(err error) error {
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
-	return &exitError{code: 2, err: err}
+	return usageError("%v", err)
 }
 
 func runRulesCheck(_ context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "rules check", "rules check [FILE...]\n\nValidates rules files layered over the built-in set, in order, and lists every problem.\nWithout FILE it checks the built-in set alone. Exit status 1 when anything is wrong.")
-	files, err := parseFlags(fs, args)
+	fs := newFlagSet(e, "rules check", "usage: consentproxy rules check [FILE...]\n\nValidates rules files layered over the built-in set, in order, and lists every problem.\nWithout FILE it checks the built-in set alone. Exit status 1 when anything is wrong.")
+	files, err := parseInterspersed(fs, args)
 	if err != nil {
 		return flagError(err)
 	}
@@ -182,7 +172,7 @@ func runRulesCheck(_ context.Context, e env, args []string) error {
 }
 
 func runRulesExplain(_ context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "rules explain", "rules explain [flags] URL\n\nShows what consentproxy does with a request to URL under a profile, the rule that decided,\nand the verdict for each --cookie. The query string never matters and is not shown.")
+	fs := newFlagSet(e, "rules explain", "usage: consentproxy rules explain [flags] URL\n\nShows what consentproxy does with a request to URL under a profile, the rule that decided,\nand the verdict for each --cookie. The query string never matters and is not shown.")
 	profile := fs.String("profile", config.DefaultProfile, "consent `profile` to judge with")
 	var cookies, files stringList
 	fs.Var(&cookies, "cookie", "cookie `NAME` to judge (repeatable)")
@@ -190,7 +180,7 @@ func runRulesExplain(_ context.Context, e env, args []string) error {
 	destFlag := fs.String("dest", "", "fetch destination, as Sec-Fetch-Dest: image, script, document, iframe, empty, ... (default unknown)")
 	siteFlag := fs.String("site", "", "`URL` or host of the page making the request: same site → first-party, else third-party")
 	asJSON := fs.Bool("json", false, "print the explanation as JSON (schema 1, see rules.Explanation)")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return flagError(err)
 	}
@@ -310,9 +300,9 @@ func orNone(s string) string {
 }
 
 func runRulesImportOCD(_ context.Context, e env, args []string) error {
-	fs := newFlagSet(e, "rules import-ocd", "rules import-ocd [-o OUT.yaml] FILE.csv\n\nConverts an Open Cookie Database CSV into a rules file (stdout without -o). Rows that\ncannot become a rule are listed on stderr with the reason.")
+	fs := newFlagSet(e, "rules import-ocd", "usage: consentproxy rules import-ocd [-o OUT.yaml] FILE.csv\n\nConverts an Open Cookie Database CSV into a rules file (stdout without -o). Rows that\ncannot become a rule are listed on stderr with the reason.")
 	out := fs.String("o", "", "write the rules file to `OUT.yaml` instead of stdout")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return flagError(err)
 	}
