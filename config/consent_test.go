@@ -55,9 +55,9 @@ func TestParseConsentState(t *testing.T) {
 		t.Error("a site's formats: nil (inherit) and [] (nothing) must differ")
 	}
 	for key, line := range map[string]int{
-		"profiles[0].consent_state":                                             3,
-		"profiles[0].consent_state.tcf.cmp_id":                                  10,
-		"profiles[0].consent_state.sites.shop.example":                          13,
+		"profiles[0].consent_state":                                              3,
+		"profiles[0].consent_state.tcf.cmp_id":                                   10,
+		"profiles[0].consent_state.sites.shop.example":                           13,
 		"profiles[0].consent_state.sites.shop.example.onetrust.groups.analytics": 14,
 	} {
 		if o := cfg.Origin(key); o.Line != line {
