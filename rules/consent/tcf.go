@@ -40,9 +40,9 @@ type TCString struct {
 	// VendorConsentsEncoding and VendorLIEncoding say how the sections were
 	// encoded ("bitfield" or "range"): set by the decoder, and by Encode's
 	// choice of the shorter.
-	VendorConsentsEncoding string                  `json:"vendor_consents_encoding"`
-	VendorLIEncoding       string                  `json:"vendor_li_encoding"`
-	PublisherRestrictions  []PublisherRestriction  `json:"publisher_restrictions"`
+	VendorConsentsEncoding string                 `json:"vendor_consents_encoding"`
+	VendorLIEncoding       string                 `json:"vendor_li_encoding"`
+	PublisherRestrictions  []PublisherRestriction `json:"publisher_restrictions"`
 	// DisclosedVendors (segment 1) and AllowedVendors (segment 2) are nil
 	// when the string has no such segment.
 	DisclosedVendors []int `json:"disclosed_vendors,omitempty"`
