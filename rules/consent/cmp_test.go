@@ -17,7 +17,7 @@ const (
 	// OneTrust 202310.2.0 on a French site, with OptanonAlertBoxClosed=2024-01-08T16:40:37.807Z.
 	publicOptanon2023 = "isGpcEnabled=0&datestamp=Tue+Jan+09+2024+17%3A20%3A35+GMT%2B0100+(heure+normale+d%E2%80%99Europe+centrale)&version=202310.2.0&browserGpcFlag=0&isIABGlobal=false&hosts=&consentId=627466bc-15a5-4fce-99be-688f3d2fec7b&interactionCount=1&landingPath=NotLandingPage&groups=C0001%3A1%2CC0004%3A1%2CC0002%3A1%2CC0003%3A1%2CV2STACK42%3A1&geolocation=FR%3BGES&AwaitingReconsent=false"
 	// OneTrust 202510.2.0, January 2026, with isAnonUser.
-	publicOptanon2026 = "isGpcEnabled=0&datestamp=Sat+Jan+31+2026+11%3A54%3A12+GMT%2B0200+(EET)&version=202510.2.0&browserGpcFlag=0&isIABGlobal=false&hosts=&consentId=baaa923f-8e98-46bc-9bee-f87ddb728371&interactionCount=1&isAnonUser=1&landingPath=NotLandingPage&groups=C0001%3A1%2CC0002%3A1%2CC0003%3A1%2CC0004%3A1&AwaitingReconsent=false"
+	publicOptanon2026    = "isGpcEnabled=0&datestamp=Sat+Jan+31+2026+11%3A54%3A12+GMT%2B0200+(EET)&version=202510.2.0&browserGpcFlag=0&isIABGlobal=false&hosts=&consentId=baaa923f-8e98-46bc-9bee-f87ddb728371&interactionCount=1&isAnonUser=1&landingPath=NotLandingPage&groups=C0001%3A1%2CC0002%3A1%2CC0003%3A1%2CC0004%3A1&AwaitingReconsent=false"
 	publicAlertBoxClosed = "2024-01-08T16:40:37.807Z"
 	// Cookiebot, explicit consent to everything, region se.
 	publicCookieConsent = "{stamp:%27xtFW9hfJwUUeaB64PUUgxmP4CzXwrcaGiW3PX6VSL/UPiGXyTHnb5w==%27%2Cnecessary:true%2Cpreferences:true%2Cstatistics:true%2Cmarketing:true%2Cmethod:%27explicit%27%2Cver:1%2Cutc:1759564151940%2Cregion:%27se%27}"
