@@ -182,3 +182,34 @@ func joinInts(ids []int) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// purposeNames are the TCF v2.2 purpose names (Policies, Appendix A).
+var purposeNames = map[int]string{
+	1: "Store and/or access information on a device", 2: "Use limited data to select advertising",
+	3: "Create profiles for personalised advertising", 4: "Use profiles to select personalised advertising",
+	5: "Create profiles to personalise content", 6: "Use profiles to select personalised content",
+	7: "Measure advertising performance", 8: "Measure content performance",
+	9: "Understand audiences through statistics or combinations of data from different sources",
+	10: "Develop and improve services", 11: "Use limited data to select content",
+}
+
+// PurposeName names a TCF purpose, "purpose N" when unknown.
+func PurposeName(id int) string {
+	if n, ok := purposeNames[id]; ok {
+		return n
+	}
+	return "purpose " + strconv.Itoa(id)
+}
+
+// FormatIDs renders sorted ids with runs collapsed: "1-3,5,8-10".
+func FormatIDs(ids []int) string {
+	var parts []string
+	for _, r := range ranges(ids) {
+		if r[1] > r[0] {
+			parts = append(parts, strconv.Itoa(r[0])+"-"+strconv.Itoa(r[1]))
+		} else {
+			parts = append(parts, strconv.Itoa(r[0]))
+		}
+	}
+	return strings.Join(parts, ",")
+}

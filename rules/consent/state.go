@@ -148,13 +148,19 @@ func NewState(set *rules.Set, p *rules.Profile) (st *State, ok bool) {
 	if !ok {
 		return nil, false
 	}
-	st = &State{profile: p.Name, choice: NewChoice(set, p), sites: map[string]Settings{}}
+	return NewStateFrom(set, p, spec), true
+}
+
+// NewStateFrom resolves a consent_state given apart from the profile (the
+// CLI shows what a profile without one would write with the defaults).
+func NewStateFrom(set *rules.Set, p *rules.Profile, spec rules.ConsentStateSpec) *State {
+	st := &State{profile: p.Name, choice: NewChoice(set, p), sites: map[string]Settings{}}
 	st.base = DefaultSettings().merge(spec.ConsentSettings)
 	st.base.Enforce = spec.Enforce
 	for _, s := range spec.Sites {
 		st.sites[s.Site] = st.base.merge(s.ConsentSettings)
 	}
-	return st, true
+	return st
 }
 
 // Choice returns the profile's choice.
@@ -224,6 +230,16 @@ func (st *State) Cookies(site string, env Env) ([]Cookie, error) {
 		out = append(out, cs...)
 	}
 	return out, nil
+}
+
+// CookiesFor returns the cookies of one format on a site, whether or not
+// the settings list the format.
+func (st *State) CookiesFor(site string, f Format, env Env) ([]Cookie, error) {
+	cs, err := st.cookies(f, st.Settings(site), env)
+	if err != nil {
+		return nil, fmt.Errorf("consent state of profile %s: %w", st.profile, err)
+	}
+	return cs, nil
 }
 
 func (st *State) cookies(f Format, s Settings, env Env) ([]Cookie, error) {
