@@ -189,7 +189,7 @@ var purposeNames = map[int]string{
 	3: "Create profiles for personalised advertising", 4: "Use profiles to select personalised advertising",
 	5: "Create profiles to personalise content", 6: "Use profiles to select personalised content",
 	7: "Measure advertising performance", 8: "Measure content performance",
-	9: "Understand audiences through statistics or combinations of data from different sources",
+	9:  "Understand audiences through statistics or combinations of data from different sources",
 	10: "Develop and improve services", 11: "Use limited data to select content",
 }
 
