@@ -44,6 +44,8 @@ const (
 
 // OneTrustGroups returns each group id with its consent: a group is
 // granted when the choice allows every category mapped to it. Sorted by id.
+// A group no category maps to (C0002 once a site maps analytics to C0007)
+// is not written: the site's script keeps its own default for it.
 func OneTrustGroups(c Choice, groups map[rules.Category]string) []GroupConsent {
 	cats := map[string][]rules.Category{}
 	for cat, g := range groups {
