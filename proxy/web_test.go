@@ -40,11 +40,11 @@ var webSetCookies = map[string][]string{
 		"JSESSIONID=" + secretValue + "; Path=/; HttpOnly; Secure",
 		"shopprefs=" + secretValue + "; Path=/",
 	},
-	"www.facebook.com/":                 {"fr=" + secretValue + "; Path=/", "sitepref=" + secretValue},
-	"www.facebook.com/tr":               {"fr=" + secretValue + "; Path=/; SameSite=None; Secure"},
-	"www.googletagmanager.com/gtag/js":  {"_ga=GA1.2." + secretValue, "_gcl_au=" + secretValue},
+	"www.facebook.com/":                  {"fr=" + secretValue + "; Path=/", "sitepref=" + secretValue},
+	"www.facebook.com/tr":                {"fr=" + secretValue + "; Path=/; SameSite=None; Secure"},
+	"www.googletagmanager.com/gtag/js":   {"_ga=GA1.2." + secretValue, "_gcl_au=" + secretValue},
 	"www.google-analytics.com/g/collect": {"_gid=" + secretValue},
-	"collect.acme.test/v1/hit":          {"acme_uid=" + secretValue},
+	"collect.acme.test/v1/hit":           {"acme_uid=" + secretValue},
 }
 
 // upstreamGIF is what the fake tracker answers for a pixel: distinct from
