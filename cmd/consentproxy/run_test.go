@@ -124,7 +124,9 @@ func TestRunReloadsOnSIGHUP(t *testing.T) {
 		environ: []string{"HOME=" + dir, "XDG_DATA_HOME=" + filepath.Join(dir, "data")}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, e, []string{"run", "--config", cfgFile, "--log-format", "json", "--log-level", "debug"}) }()
+	go func() {
+		done <- run(ctx, e, []string{"run", "--config", cfgFile, "--log-format", "json", "--log-level", "debug"})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
