@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -100,26 +99,17 @@ func runConsentEncode(_ context.Context, e env, args []string) error {
 		site = rules.Site(host)
 	}
 
-	src := ruleSources{}
+	src, fileProfile, err := configRuleSources(e, fs, "consent encode", *cfgFile, files)
+	if err != nil {
+		return err
+	}
 	name := *profile
-	if *cfgFile != "" {
-		cfg, err := config.Load(*cfgFile)
-		if err == nil {
-			err = cfg.Validate()
-		}
-		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("consent encode: configuration:\n%w", err)}
-		}
-		src.Files = append(src.Files, cfg.Rules...)
-		src.Extra = append(src.Extra, configProfilesLayer(cfg))
-		if name == "" {
-			name = cfg.Profile
-		}
+	if name == "" {
+		name = fileProfile
 	}
 	if name == "" {
 		name = config.DefaultProfile
 	}
-	src.Files = append(src.Files, files...)
 	set, errs := compileRules(src)
 	if len(errs) > 0 {
 		for _, err := range errs {
@@ -320,78 +310,6 @@ func printTC(row func(k, format string, args ...any), tc consent.TCString) {
 			ids(p.PurposesLITransparency), ids(p.CustomPurposesConsent), ids(p.CustomPurposesLITransparency))
 	}
 	row("segments", "%s", strings.Join(tc.Segments, ", "))
-}
-
-// configProfilesLayer turns the config file's profiles into the strongest
-// rules layer, each profile citing the file and line it was written at.
-func configProfilesLayer(cfg config.Config) *rules.File {
-	f := &rules.File{Name: cfg.File}
-	for i, p := range cfg.Profiles {
-		origin := rules.Origin{File: cfg.File, Line: p.Line}
-		ps := rules.ProfileSpec{
-			Name: p.Name, Description: p.Description, Allow: p.Allow, Vendors: p.Vendors,
-			UnknownCookies: p.UnknownCookies, OnDenied: p.OnDenied, GPC: p.GPC, DNT: p.DNT, Origin: origin,
-		}
-		if len(p.Vendors) > 0 {
-			ps.VendorOrigins = map[string]rules.Origin{}
-			for id := range p.Vendors {
-				ps.VendorOrigins[id] = ruleOrigin(cfg, fmt.Sprintf("profiles[%d].vendors.%s", i, id))
-			}
-		}
-		if cs := p.ConsentState; cs != nil {
-			key := fmt.Sprintf("profiles[%d].consent_state", i)
-			spec := &rules.ConsentStateSpec{
-				ConsentSettings: consentSettings(cs.ConsentSettings), Enforce: cs.Enforce,
-				Origin: rules.Origin{File: cfg.File, Line: cs.Line}, Origins: map[string]rules.Origin{},
-			}
-			addOrigins(cfg, spec.Origins, key, "", cs.ConsentSettings)
-			for _, s := range cs.Sites {
-				spec.Sites = append(spec.Sites, rules.ConsentSiteSpec{Site: s.Site, ConsentSettings: consentSettings(s.ConsentSettings)})
-				spec.Origins["sites."+s.Site] = rules.Origin{File: cfg.File, Line: s.Line}
-				addOrigins(cfg, spec.Origins, key+".sites."+s.Site, "sites."+s.Site+".", s.ConsentSettings)
-			}
-			ps.ConsentState = spec
-		}
-		f.Profiles = append(f.Profiles, ps)
-	}
-	return f
-}
-
-func consentSettings(s config.ConsentSettings) rules.ConsentSettings {
-	return rules.ConsentSettings{
-		Formats:   s.Formats,
-		OneTrust:  rules.OneTrustSpec{Groups: s.OneTrust.Groups, Version: s.OneTrust.Version},
-		Cookiebot: rules.CookiebotSpec{Region: s.Cookiebot.Region},
-		TCF: rules.TCFSpec{Cookie: s.TCF.Cookie, CmpID: s.TCF.CmpID, CmpVersion: s.TCF.CmpVersion, ConsentScreen: s.TCF.ConsentScreen,
-			ConsentLanguage: s.TCF.ConsentLanguage, PublisherCC: s.TCF.PublisherCC, VendorListVersion: s.TCF.VendorListVersion,
-			PolicyVersion: s.TCF.PolicyVersion},
-		GPP: rules.GPPSpec{Cookie: s.GPP.Cookie, SIDCookie: s.GPP.SIDCookie},
-	}
-}
-
-// addOrigins copies the config file's lines of the values rules checks,
-// so that its errors point at them.
-func addOrigins(cfg config.Config, dst map[string]rules.Origin, cfgKey, prefix string, s config.ConsentSettings) {
-	for i := range s.Formats {
-		dst[fmt.Sprintf("%sformats[%d]", prefix, i)] = ruleOrigin(cfg, fmt.Sprintf("%s.formats[%d]", cfgKey, i))
-	}
-	cats := make([]string, 0, len(s.OneTrust.Groups))
-	for c := range s.OneTrust.Groups {
-		cats = append(cats, c)
-	}
-	sort.Strings(cats)
-	for _, c := range cats {
-		dst[prefix+"onetrust.groups."+c] = ruleOrigin(cfg, cfgKey+".onetrust.groups."+c)
-	}
-	for _, k := range []string{"onetrust.version", "cookiebot.region", "tcf.cookie", "tcf.cmp_id", "tcf.cmp_version", "tcf.consent_screen",
-		"tcf.consent_language", "tcf.publisher_cc", "tcf.vendor_list_version", "tcf.policy_version", "gpp.cookie", "gpp.sid_cookie"} {
-		dst[prefix+k] = ruleOrigin(cfg, cfgKey+"."+k)
-	}
-}
-
-func ruleOrigin(cfg config.Config, key string) rules.Origin {
-	o := cfg.Origin(key)
-	return rules.Origin{File: o.File, Line: o.Line}
 }
 
 func containsFormat(list []consent.Format, f consent.Format) bool {
