@@ -183,8 +183,12 @@ type GPPState struct {
 type Limits struct {
 	// MaxConnections caps concurrent client connections per listener.
 	MaxConnections int `yaml:"max_connections"`
-	// MaxHeaderBytes caps a request's header block (431 beyond it).
+	// MaxHeaderBytes caps a request's header block, request line included
+	// (431 beyond it).
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxRequestLine caps a request line: method, target and version (414
+	// beyond it). It also counts toward MaxHeaderBytes.
+	MaxRequestLine int `yaml:"max_request_line"`
 	// EventRingSize is how many events /api/events can return.
 	EventRingSize int `yaml:"event_ring_size"`
 	// CertCacheSize is how many leaf certificates are kept.

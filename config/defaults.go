@@ -25,6 +25,7 @@ func Default() Config {
 		Limits: Limits{
 			MaxConnections:        4096,
 			MaxHeaderBytes:        64 << 10,
+			MaxRequestLine:        16 << 10,
 			EventRingSize:         10000,
 			CertCacheSize:         1024,
 			DecisionCacheSize:     65536,

@@ -40,7 +40,7 @@ func TestParseUnknownKeys(t *testing.T) {
 		{"nested with suggestion", "log_level: info\nlimits:\n  max_connections: 5\n  idle_timout: 5s\n",
 			`x.yaml:4: unknown key "idle_timout" in limits (did you mean "idle_timeout"?)`},
 		{"nested without suggestion", "limits:\n  zzz: 1\n",
-			`x.yaml:2: unknown key "zzz" in limits (valid keys: max_connections, max_header_bytes, event_ring_size, cert_cache_size, decision_cache_size, idle_timeout, handshake_timeout, read_header_timeout, dial_timeout, response_header_timeout, shutdown_timeout)`},
+			`x.yaml:2: unknown key "zzz" in limits (valid keys: max_connections, max_header_bytes, max_request_line, event_ring_size, cert_cache_size, decision_cache_size, idle_timeout, handshake_timeout, read_header_timeout, dial_timeout, response_header_timeout, shutdown_timeout)`},
 		{"listener key abbreviated", "listeners:\n  - listen: 127.0.0.1:1\n    prof: x\n",
 			`x.yaml:3: unknown key "prof" in listeners[0] (did you mean "profile"?)`},
 		{"listener key without suggestion", "listeners:\n  - listen: 127.0.0.1:1\n  - listen: 127.0.0.1:2\n    xyzzy: 1\n",
