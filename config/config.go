@@ -187,7 +187,7 @@ type Limits struct {
 	// (431 beyond it).
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	// MaxRequestLine caps a request line: method, target and version (414
-	// beyond it). It also counts toward MaxHeaderBytes.
+	// beyond it, or beyond MaxHeaderBytes if that is smaller).
 	MaxRequestLine int `yaml:"max_request_line"`
 	// EventRingSize is how many events /api/events can return.
 	EventRingSize int `yaml:"event_ring_size"`

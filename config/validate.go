@@ -284,10 +284,4 @@ func (v *validator) limits() {
 			}
 		}
 	}
-	// The request line is part of the header block: a larger line limit
-	// could never be reached, and would only mislead.
-	if l := v.c.Limits; l.MaxRequestLine > l.MaxHeaderBytes && l.MaxHeaderBytes > 0 {
-		v.errorf("limits.max_request_line", "%d is larger than limits.max_header_bytes (%d), which includes the request line; lower it or raise max_header_bytes",
-			l.MaxRequestLine, l.MaxHeaderBytes)
-	}
 }

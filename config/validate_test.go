@@ -89,8 +89,6 @@ func TestValidateMessages(t *testing.T) {
 			[]string{`x.yaml:2: limits.max_connections: 0 must be greater than 0`}},
 		{"limit negative duration", "limits:\n  idle_timeout: -5s\n",
 			[]string{`x.yaml:2: limits.idle_timeout: -5s must be greater than 0`}},
-		{"request line over the header block", "limits:\n  max_header_bytes: 8192\n  max_request_line: 9000\n",
-			[]string{`x.yaml:3: limits.max_request_line: 9000 is larger than limits.max_header_bytes (8192), which includes the request line; lower it or raise max_header_bytes`}},
 		{"intercept port zero", "intercept_ports: [443, 0, 70000]\n",
 			[]string{
 				`x.yaml:1: intercept_ports[1]: 0 is not a port (1-65535)`,
