@@ -18,12 +18,13 @@ import (
 // errOwnListener is returned by the dialer for a connection to one of the
 // proxy's own listeners: a request through the proxy must never reach the
 // admin API (it would let any page that can use the proxy switch profiles)
-// nor loop back into the proxy.
-var errOwnListener = errors.New("refusing to connect to the proxy's own listener")
+// nor loop back into the proxy, where each turn would hold a connection
+// until limits.max_connections ran out. It is answered 508 Loop Detected.
+var errOwnListener = errors.New("refusing to connect to the proxy's own listener (the request would loop through the proxy)")
 
 // upstreamFailure is an upstream error turned into what the client is told.
 type upstreamFailure struct {
-	status int    // 502, 503, 504, 403
+	status int    // 502, 504, 508
 	reason string // short, no URL, no query string
 	level  failureLevel
 	// kind is a fixed word for the metrics label (reason is free text).
@@ -72,7 +73,7 @@ func classifyUpstreamError(err error, lim timeouts) upstreamFailure {
 	)
 	switch {
 	case errors.Is(err, errOwnListener):
-		return upstreamFailure{status: http.StatusForbidden, reason: errOwnListener.Error(), level: levelWarn, kind: failOwnListener}
+		return upstreamFailure{status: http.StatusLoopDetected, reason: errOwnListener.Error(), level: levelWarn, kind: failOwnListener}
 	case errors.As(err, &dnsErr):
 		reason := "cannot resolve host"
 		switch {
@@ -92,7 +93,9 @@ func classifyUpstreamError(err error, lim timeouts) upstreamFailure {
 		return upstreamFailure{status: http.StatusBadGateway, level: levelWarn, kind: failCertificate,
 			reason: "upstream certificate not trusted: " + inner.Error() +
 				" (add its CA with --upstream-ca FILE)"}
-	case errors.As(err, &alert), errors.As(err, &recErr):
+	case errors.As(err, &alert), errors.As(err, &recErr), errors.As(err, &opErr) && opErr.Op == "remote error":
+		// The upstream's own alert ("remote error: tls: protocol version
+		// not supported", "... handshake failure") or a non-TLS answer.
 		return upstreamFailure{status: http.StatusBadGateway, level: levelWarn, kind: failTLS,
 			reason: "TLS handshake with upstream failed: " + err.Error()}
 	case errors.As(err, &opErr) && opErr.Op == "dial":
@@ -139,8 +142,8 @@ type timeouts struct {
 // errorBody is the text a client gets for an upstream failure. hostPort is
 // the upstream as host:port; never the URL, which may carry a query string.
 func errorBody(hostPort string, f upstreamFailure) string {
-	if f.status == http.StatusForbidden {
-		return fmt.Sprintf("consentproxy: %s %s\n", f.reason, hostPort)
+	if f.status == http.StatusLoopDetected {
+		return fmt.Sprintf("consentproxy: %s: %s\n", hostPort, f.reason)
 	}
 	if f.status == http.StatusGatewayTimeout {
 		return fmt.Sprintf("consentproxy: upstream %s timed out: %s\n", hostPort, f.reason)

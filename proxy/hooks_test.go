@@ -151,8 +151,8 @@ func TestProxyRefusesItsOwnListeners(t *testing.T) {
 		fmt.Sprintf("http://127.0.0.1:%d/", proxyPort),
 	} {
 		status, body, _ := get(t, c, u)
-		if status != http.StatusForbidden || !strings.Contains(body, "own listener") {
-			t.Errorf("GET %s through the proxy: got %d %q, want 403", u, status, body)
+		if status != http.StatusLoopDetected || !strings.Contains(body, "own listener") {
+			t.Errorf("GET %s through the proxy: got %d %q, want 508", u, status, body)
 		}
 	}
 	conn, err := net.Dial("tcp", e.srv.Addr().String())
@@ -165,8 +165,8 @@ func TestProxyRefusesItsOwnListeners(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("CONNECT to the admin port: got %d, want 403", resp.StatusCode)
+	if resp.StatusCode != http.StatusLoopDetected {
+		t.Errorf("CONNECT to the admin port: got %d, want 508", resp.StatusCode)
 	}
 }
 

@@ -69,7 +69,7 @@ func newMetrics() *metrics {
 		}, []string{"direction", "category"}),
 		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "consentproxy_upstream_errors_total",
-			Help: "Upstream failures answered by the proxy (502/504/403), by reason.",
+			Help: "Upstream failures answered by the proxy (502/504/508), by reason.",
 		}, []string{"reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "consentproxy_request_duration_seconds",

@@ -107,7 +107,9 @@ func TestClassifyUpstreamError(t *testing.T) {
 			"TLS handshake not done within 5s (limits.handshake_timeout)", failTimeout},
 		{"read timeout", urlErr(fakeTimeout{}), 504, "timed out", failTimeout},
 		{"eof", urlErr(io.EOF), 502, "connection closed before a complete response", failClosed},
-		{"own listener", urlErr(dialErr(errOwnListener)), 403, "refusing to connect to the proxy's own listener", failOwnListener},
+		{"own listener", urlErr(dialErr(errOwnListener)), 508, "refusing to connect to the proxy's own listener (the request would loop through the proxy)", failOwnListener},
+		{"upstream alert", urlErr(&net.OpError{Op: "remote error", Err: errors.New("tls: protocol version not supported")}), 502,
+			"TLS handshake with upstream failed: remote error: tls: protocol version not supported", failTLS},
 		{"other", urlErr(fmt.Errorf("weird https://shop.test/x?token=SECRET")), 502, "weird https://shop.test/x", failOther},
 	}
 	for _, tt := range tests {
@@ -130,7 +132,7 @@ func TestErrorBody(t *testing.T) {
 	}{
 		{upstreamFailure{status: 502, reason: "connection refused"}, "consentproxy: cannot reach upstream shop.test:443: connection refused\n"},
 		{upstreamFailure{status: 504, reason: "timed out"}, "consentproxy: upstream shop.test:443 timed out: timed out\n"},
-		{upstreamFailure{status: 403, reason: "refusing to connect to the proxy's own listener"}, "consentproxy: refusing to connect to the proxy's own listener shop.test:443\n"},
+		{upstreamFailure{status: 508, reason: "refusing to connect to the proxy's own listener"}, "consentproxy: shop.test:443: refusing to connect to the proxy's own listener\n"},
 	}
 	for _, tt := range tests {
 		if got := errorBody("shop.test:443", tt.f); got != tt.want {

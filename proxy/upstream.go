@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -79,7 +80,9 @@ func (d *dialer) setOwn(addrs []netip.AddrPort) { d.own.Store(&addrs) }
 
 // control runs with the resolved address, just before connect: checking
 // here catches every spelling of our own address (localhost, 127.0.0.1, a
-// name that resolves to it).
+// name that resolves to it, a --resolve rule pointing at it). A listener
+// bound to every interface is also reached through each of the machine's
+// own addresses, so those count too.
 func (d *dialer) control(_, address string, _ syscall.RawConn) error {
 	own := d.own.Load()
 	if own == nil {
@@ -94,19 +97,49 @@ func (d *dialer) control(_, address string, _ syscall.RawConn) error {
 		if o.Port() != ap.Port() {
 			continue
 		}
-		if oa := o.Addr().Unmap(); oa == dst || (oa.IsUnspecified() && (dst.IsLoopback() || dst.IsUnspecified())) ||
-			(oa.IsLoopback() && dst.IsUnspecified()) {
+		oa := o.Addr().Unmap()
+		switch {
+		case oa == dst, oa.IsUnspecified() && (dst.IsLoopback() || dst.IsUnspecified()), oa.IsLoopback() && dst.IsUnspecified():
+			return errOwnListener
+		case oa.IsUnspecified() && isLocalAddr(dst):
 			return errOwnListener
 		}
 	}
 	return nil
 }
 
+// isLocalAddr reports whether a is one of this machine's interface
+// addresses. It asks the kernel each time (addresses come and go), which
+// is only done for a connection to one of our own ports.
+func isLocalAddr(a netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, ia := range addrs {
+		if p, err := netip.ParsePrefix(ia.String()); err == nil && p.Addr().Unmap() == a {
+			return true
+		}
+	}
+	return false
+}
+
 func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	if len(d.resolve) > 0 {
 		addr = d.mapAddr(addr)
 	}
+	if host, _, err := net.SplitHostPort(addr); err == nil && isInvalidName(host) {
+		// RFC 6761 §6.4: names under .invalid never resolve, and resolvers
+		// should say so at once rather than ask the network.
+		return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}}
+	}
 	return d.net.DialContext(ctx, network, addr)
+}
+
+// isInvalidName reports a name in the reserved .invalid domain.
+func isInvalidName(host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	return h == "invalid" || strings.HasSuffix(h, ".invalid")
 }
 
 // mapAddr applies the most specific matching --resolve rule to host:port.
