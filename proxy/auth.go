@@ -42,6 +42,29 @@ const authRealm = `Basic realm="consentproxy"`
 // is never opened under a profile that does not exist.
 func (s *Server) gate(index int, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cc := clientConnFrom(r.Context()); cc != nil {
+			if r.Method != http.MethodConnect {
+				cc.busy.Add(1)
+				defer cc.busy.Add(-1)
+			} else {
+				// The CONNECT's hijack gives goproxy a tunnelConn when the
+				// tunnel is intercepted (tunnel.go).
+				plan := &connectPlan{}
+				r = r.WithContext(context.WithValue(r.Context(), planKey{}, plan))
+				w = &connectWriter{ResponseWriter: w, s: s, plan: plan}
+				if cc.framer != nil {
+					// A tunnel is not HTTP/1 for the framer; a CONNECT answered
+					// here (407, 400) leaves the connection HTTP/1.
+					defer func() {
+						if cc.hijacked.Load() {
+							cc.framer.off()
+						} else {
+							cc.framer.resume()
+						}
+					}()
+				}
+			}
+		}
 		snap := s.snap.Load()
 		var choice profileChoice
 		if snap.listeners[index].auth {

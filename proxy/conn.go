@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -35,11 +36,15 @@ type trackedListener struct {
 	name string
 	// onAccept completes the ConnInfo of each accepted connection (the
 	// listener's profile); nil for the admin listener.
-	onAccept  func(*ConnInfo)
-	idle      time.Duration
-	slots     chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
+	onAccept func(*ConnInfo)
+	// maxLine and maxBlock, when set, give each connection a requestFramer
+	// (see framer.go); onRefuse logs and counts what it refuses.
+	maxLine, maxBlock int
+	onRefuse          func(*violation, *ConnInfo)
+	idle              time.Duration
+	slots             chan struct{}
+	done              chan struct{}
+	closeOnce         sync.Once
 
 	mu    sync.Mutex
 	conns map[*clientConn]struct{}
@@ -145,6 +150,10 @@ type clientConn struct {
 	// inflight counts exchanges inside a tunnel whose response has not been
 	// fully written yet.
 	inflight atomic.Int32
+	// framer follows the plain HTTP/1 requests (nil on the admin
+	// listener); busy counts handlers running for them.
+	framer *requestFramer
+	busy   atomic.Int32
 
 	handshake atomic.Pointer[time.Timer]
 	reason    atomic.Pointer[closedByProxy]
@@ -156,6 +165,9 @@ func newClientConn(c net.Conn, l *trackedListener) *clientConn {
 	ctx, cancel := context.WithCancel(context.Background())
 	cc := &clientConn{Conn: c, l: l, idle: l.idle, ctx: ctx, cancel: cancel}
 	cc.info = &ConnInfo{Listener: l.name, Client: addrPort(c.RemoteAddr())}
+	if l.maxBlock > 0 {
+		cc.framer = newRequestFramer(l.maxLine, l.maxBlock, false)
+	}
 	if l.onAccept != nil {
 		l.onAccept(cc.info)
 	}
@@ -191,6 +203,11 @@ func (c *clientConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.touch()
+		if c.framer != nil {
+			if v := c.framer.feed(p[:n]); v != nil {
+				return 0, c.refuse(v)
+			}
+		}
 	}
 	if err != nil {
 		err = c.explain(err)
@@ -266,6 +283,28 @@ func (c *clientConn) startHandshake(d time.Duration) (done func()) {
 		old.Stop()
 	}
 	return func() { t.Stop() }
+}
+
+// refuse answers a request the framer refused, unless a handler is
+// answering another one on the connection (the refused one was pipelined
+// behind it: an answer now would land inside that response), drains the
+// client's input for a moment so that it reads the answer rather than a
+// reset, and returns the error for net/http: a read error, which it closes
+// the connection on without answering again.
+func (c *clientConn) refuse(v *violation) error {
+	if c.l.onRefuse != nil {
+		c.l.onRefuse(v, c.info)
+	}
+	if c.busy.Load() == 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(lingerTime))
+		_, _ = io.WriteString(c.Conn, violationResponse(v))
+		_ = c.CloseWrite()
+		_ = c.Conn.SetReadDeadline(time.Now().Add(lingerTime))
+		_, _ = io.CopyN(io.Discard, c.Conn, lingerBytes)
+	}
+	reason := &closedByProxy{reason: v.reason}
+	c.reason.CompareAndSwap(nil, reason)
+	return &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: reason}
 }
 
 // connKey carries the *clientConn in the context of every request read

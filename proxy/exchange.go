@@ -35,6 +35,9 @@ import (
 type tunnel struct {
 	info *ConnInfo
 	conn *clientConn // nil only if the listener is not ours (tests of goproxy alone)
+	// tc is the intercepted tunnel's plaintext side (see tunnel.go), set
+	// when goproxy hijacks the connection; nil for blind tunnels.
+	tc *tunnelConn
 }
 
 // exchangeState is the Exchange's bookkeeping the hooks do not see.
@@ -42,20 +45,9 @@ type exchangeState struct {
 	conn    *clientConn
 	tunnel  bool
 	started time.Time
-}
-
-// connOf returns the client connection behind a goproxy context.
-func connOf(ctx *goproxy.ProxyCtx) *clientConn {
-	switch ud := ctx.UserData.(type) {
-	case *Exchange:
-		return ud.state.conn
-	case *tunnel:
-		return ud.conn
-	}
-	if ctx.Req != nil {
-		return clientConnFrom(ctx.Req.Context())
-	}
-	return nil
+	// framer follows the HTTP/1 stream the request came on (nil for
+	// HTTP/2): told when the exchange switched protocols.
+	framer *requestFramer
 }
 
 func (s *Server) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
@@ -76,7 +68,11 @@ func (s *Server) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.Con
 		name, port = host, ""
 	}
 	info.Intercepted = s.intercept[port] && !s.isPassthrough(name)
-	ctx.UserData = &tunnel{info: info, conn: cc}
+	tun := &tunnel{info: info, conn: cc}
+	if plan := planFrom(ctx.Req.Context()); plan != nil && info.Intercepted && cc != nil {
+		plan.tun = tun // the hijack hands goproxy a tunnelConn
+	}
+	ctx.UserData = tun
 	ctx.RoundTripper = s.up
 	if ce := s.log.Check(zap.DebugLevel, "connect"); ce != nil {
 		ce.Write(zap.String("target", host), zap.Bool("intercepted", info.Intercepted),
@@ -103,31 +99,28 @@ type mintError struct{ err error }
 func (e *mintError) Error() string { return "cannot issue a certificate: " + e.err.Error() }
 func (e *mintError) Unwrap() error { return e.err }
 
-// clientTLS is the TLS server configuration for an intercepted tunnel: the
-// leaf for the CONNECT host (an IP host gets an IP SAN), from the cache.
-// It also starts the handshake bound, since goproxy runs the handshake
-// without a deadline.
-func (s *Server) clientTLS(host string, ctx *goproxy.ProxyCtx) (*tls.Config, error) {
-	name, _, err := net.SplitHostPort(host)
-	if err != nil {
-		name = host
-	}
+// errNestedTLS refuses TLS inside an intercepted tunnel's TLS: goproxy
+// would try to intercept it too.
+var errNestedTLS = errors.New("TLS inside an intercepted tunnel is not intercepted again")
+
+// clientTLS is goproxy's TLSConfig for intercepted tunnels. The
+// tunnelConn runs the client handshake itself, so goproxy only calls this
+// for TLS nested inside it, which is refused.
+func (s *Server) clientTLS(string, *goproxy.ProxyCtx) (*tls.Config, error) {
+	return nil, &mintError{err: errNestedTLS}
+}
+
+// leafConfig is the TLS server configuration for an intercepted host: its
+// leaf (an IP host gets an IP SAN), from the cache.
+func (s *Server) leafConfig(name string) (*tls.Config, error) {
 	leaf, err := s.leaves.Get(name)
 	if err != nil {
 		return nil, &mintError{err: err}
 	}
-	cfg := &tls.Config{
+	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return leaf, nil },
-	}
-	if cc := connOf(ctx); cc != nil {
-		done := cc.startHandshake(s.cfg.Limits.HandshakeTimeout)
-		// VerifyConnection runs on the server side of every handshake, with
-		// or without client certificates, once the client has proven itself:
-		// the point from which the idle timeout alone bounds the tunnel.
-		cfg.VerifyConnection = func(tls.ConnectionState) error { done(); return nil }
-	}
-	return cfg, nil
+	}, nil
 }
 
 // connectFailed answers a CONNECT whose upstream could not be dialled
@@ -139,6 +132,10 @@ func (s *Server) connectFailed(w io.Writer, ctx *goproxy.ProxyCtx, err error) {
 	if errors.As(err, &me) {
 		// The client is waiting for a TLS handshake: an HTTP answer would be
 		// noise, so only the log says why.
+		if errors.Is(me.err, errNestedTLS) {
+			s.log.Info("tunnel closed", zap.String("host", target), zap.String("reason", errNestedTLS.Error()))
+			return
+		}
 		s.log.Error("cannot issue certificate", zap.String("host", target), zap.Error(me.err))
 		return
 	}
@@ -153,9 +150,16 @@ func (s *Server) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.
 	switch ud := ctx.UserData.(type) {
 	case *tunnel:
 		x.Conn, x.state.conn, x.state.tunnel = ud.info, ud.conn, true
+		if ud.tc != nil {
+			// goproxy read it from the tunnelConn's plaintext, which it
+			// takes for a cleartext tunnel.
+			ud.tc.sawRequest()
+			req.URL.Scheme = "https"
+			x.state.framer = ud.tc.h1
+		}
 	default:
 		if cc := clientConnFrom(req.Context()); cc != nil {
-			x.Conn, x.state.conn = cc.info, cc
+			x.Conn, x.state.conn, x.state.framer = cc.info, cc, cc.framer
 		} else {
 			x.Conn = &ConnInfo{Client: addrPortString(req.RemoteAddr)}
 		}
@@ -174,6 +178,15 @@ func (s *Server) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.
 	if x.state.tunnel && x.state.conn != nil {
 		// Shutdown waits for this count to drop before closing the tunnel.
 		x.state.conn.inflight.Add(1)
+	}
+	if req.ProtoMajor == 2 {
+		if v := s.checkH2Limits(req); v != nil {
+			// HTTP/2 headers arrive decoded, past the framer: the same
+			// limits, checked here. The stream is refused, not the tunnel.
+			s.clientRefused(v, x.Conn, x.Conn.Target)
+			x.Synthetic = true
+			return x.Request, x.track(errorResponse(req, v.status, "consentproxy: "+v.reason+"\n"))
+		}
 	}
 	if resp := s.requestStage(x); resp != nil {
 		x.Synthetic = true
@@ -243,17 +256,62 @@ func (s *Server) failClosed(x *Exchange, stage string, v any) *http.Response {
 		"consentproxy: internal error while applying the consent profile; the request was not forwarded\n")
 }
 
+// recordSafely records the exchange; a panic there (a bug) is logged and
+// the response, already final and filtered, still goes out. goproxy does
+// not recover inside tunnels: a panic would end the process.
+func (s *Server) recordSafely(x *Exchange, status int) {
+	defer func() {
+		if v := recover(); v != nil {
+			fields := []zap.Field{zap.String("host", hostOf(x.Request.URL)), zap.String("panic_type", fmt.Sprintf("%T", v))}
+			if re, ok := v.(runtime.Error); ok {
+				fields = append(fields, zap.String("panic", re.Error()))
+			}
+			s.log.Error("recording the exchange failed", append(fields, zap.ByteString("stack", debug.Stack()))...)
+		}
+	}()
+	s.record(x, status)
+}
+
+// checkH2Limits applies limits.max_request_line and max_header_bytes to an
+// HTTP/2 request, counted as the HTTP/2 server counts a header list (name,
+// value and 32 bytes per field, pseudo-header fields included).
+func (s *Server) checkH2Limits(req *http.Request) *violation {
+	lim := s.cfg.Limits
+	if len(req.Method)+len(req.RequestURI)+len(" HTTP/2.0 ") > lim.MaxRequestLine {
+		return &violation{status: http.StatusRequestURITooLong, reason: "request line longer than limits.max_request_line"}
+	}
+	size := len(":method") + len(req.Method) + len(":path") + len(req.RequestURI) + len(":authority") + len(req.Host) + len(":scheme") + len("https") + 4*32
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			size += len(k) + len(v) + 32
+		}
+	}
+	if size > lim.MaxHeaderBytes {
+		return &violation{status: http.StatusRequestHeaderFieldsTooLarge, reason: "request header block larger than limits.max_header_bytes"}
+	}
+	return nil
+}
+
 func (s *Server) handleResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
 	x, ok := ctx.UserData.(*Exchange)
 	if !ok {
 		return resp
 	}
 	if resp == nil {
-		s.record(x, 0)
+		s.recordSafely(x, 0)
 		return resp
 	}
 	resp = s.responseStage(x, resp)
-	s.record(x, resp.StatusCode)
+	if fr := x.state.framer; fr != nil {
+		// An upgraded connection is not HTTP/1 any more; a refused upgrade
+		// goes on as HTTP/1.
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			fr.off()
+		} else {
+			fr.resume()
+		}
+	}
+	s.recordSafely(x, resp.StatusCode)
 	if s.draining.Load() && x.state.tunnel {
 		// Ends goproxy's keep-alive loop after this response, so Shutdown
 		// can close the tunnel without cutting a request.

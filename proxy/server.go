@@ -73,6 +73,8 @@ type Server struct {
 	writeMu sync.Mutex // serialises reloads and profile switches
 	ring    *events.Ring
 	metrics *metrics
+	// clientErrors counts requests refused before parsing (tunnel.go).
+	clientErrors *prometheus.CounterVec
 	// latency observers by rules.Action, then one for exchanges that
 	// failed or were refused before a decision.
 	latency [5]prometheus.Observer
@@ -166,6 +168,7 @@ func New(cfg config.Config, ca *certs.Authority, logger *zap.Logger, opts ...Opt
 	s.latency[len(s.latency)-1] = s.metrics.latency.WithLabelValues(actionFailed)
 	s.metrics.cacheFuncs(s.decisionCacheStats, s.leaves.Stats)
 	s.metrics.eventsFunc(s.ring.Total)
+	s.clientErrors = newClientErrorCounter(s.metrics.reg)
 
 	for _, p := range cfg.InterceptPorts {
 		s.intercept[strconv.Itoa(p)] = true
@@ -270,6 +273,8 @@ func (s *Server) Start() error {
 	for i, ln := range lns {
 		tl := newTrackedListener(ln, binds[i].addr, lim.MaxConnections, lim.IdleTimeout)
 		tl.onAccept = s.listenerProfile(i)
+		tl.maxLine, tl.maxBlock = lim.MaxRequestLine, lim.MaxHeaderBytes
+		tl.onRefuse = func(v *violation, ci *ConnInfo) { s.clientRefused(v, ci, "") }
 		srv := &http.Server{
 			Handler:           s.gate(i, s.gp),
 			ReadHeaderTimeout: lim.ReadHeaderTimeout,
