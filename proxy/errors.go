@@ -90,9 +90,19 @@ func classifyUpstreamError(err error, lim timeouts) upstreamFailure {
 		if verifErr != nil {
 			inner = verifErr.Err
 		}
+		// The fix depends on what is wrong: only an unknown issuer is
+		// solved by trusting another CA.
+		hint := " (add its CA with --upstream-ca FILE)"
+		switch {
+		case errors.As(inner, &hostErr):
+			hint = " (the upstream's certificate is for other names)"
+		case errors.As(inner, &invalid) && invalid.Reason == x509.Expired:
+			hint = " (the upstream's certificate is outside its validity period)"
+		case errors.As(inner, &invalid):
+			hint = ""
+		}
 		return upstreamFailure{status: http.StatusBadGateway, level: levelWarn, kind: failCertificate,
-			reason: "upstream certificate not trusted: " + inner.Error() +
-				" (add its CA with --upstream-ca FILE)"}
+			reason: "upstream certificate not trusted: " + inner.Error() + hint}
 	case errors.As(err, &alert), errors.As(err, &recErr), errors.As(err, &opErr) && opErr.Op == "remote error":
 		// The upstream's own alert ("remote error: tls: protocol version
 		// not supported", "... handshake failure") or a non-TLS answer.

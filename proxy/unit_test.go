@@ -97,7 +97,7 @@ func TestClassifyUpstreamError(t *testing.T) {
 		{"unknown authority", urlErr(&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), 502,
 			"upstream certificate not trusted: x509: certificate signed by unknown authority (add its CA with --upstream-ca FILE)", failCertificate},
 		{"wrong host", urlErr(x509.HostnameError{Certificate: &x509.Certificate{DNSNames: []string{"other.test"}}, Host: "shop.test"}), 502,
-			"upstream certificate not trusted: x509: certificate is valid for other.test, not shop.test (add its CA with --upstream-ca FILE)", failCertificate},
+			"upstream certificate not trusted: x509: certificate is valid for other.test, not shop.test (the upstream's certificate is for other names)", failCertificate},
 		{"tls alert", urlErr(tls.AlertError(40)), 502, "TLS handshake with upstream failed: tls: handshake failure", failTLS},
 		{"response headers", urlErr(errors.New("net/http: timeout awaiting response headers")), 504,
 			"no response headers within 1m0s (limits.response_header_timeout)", failTimeout},
