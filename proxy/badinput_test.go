@@ -122,7 +122,9 @@ func TestBadInputIsRefused(t *testing.T) {
 		wantBody   string
 	}
 	tests := []bad{
-		{"a TLS ClientHello", func(string, string) string { return "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + strings.Repeat("\x00", 64) },
+		{"a TLS ClientHello", func(string, string) string {
+			return "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + strings.Repeat("\x00", 64)
+		},
 			400, "malformed request line"},
 		{"binary garbage", func(string, string) string { return "\x00\xff\xfe\x01 SECRETQUERY456\r\n\r\n" }, 400, "malformed request line"},
 		{"one word", func(string, string) string { return "hello\r\n\r\n" }, 400, "malformed request line"},

@@ -250,7 +250,9 @@ func TestUpstreamTLSFailures(t *testing.T) {
 	trusted := newTestCA(t, "trusted upstream CA")
 	rogue := newTestCA(t, "rogue upstream CA")
 	now := time.Now()
-	good := func(hosts ...string) tls.Certificate { return leafFor(t, trusted, hosts, now.Add(-time.Hour), now.Add(time.Hour)) }
+	good := func(hosts ...string) tls.Certificate {
+		return leafFor(t, trusted, hosts, now.Add(-time.Hour), now.Add(time.Hour))
+	}
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain") }))
 	t.Cleanup(plain.Close)
 	tests := []struct {
