@@ -147,6 +147,9 @@ func ParseResolve(s string) (ResolveRule, error) {
 	if err != nil {
 		return ResolveRule{}, fmt.Errorf("%q: %q is not an IP address (a host name would need its own lookup; give the IP)", s, host)
 	}
+	if z := ip.Zone(); z != "" && !isInterfaceName(z) {
+		return ResolveRule{}, fmt.Errorf("%q: %q is not an interface name (the zone after %%)", s, z)
+	}
 	if port != "" {
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 1 || n > 65535 {
@@ -156,6 +159,19 @@ func ParseResolve(s string) (ResolveRule, error) {
 	}
 	r.IP = ip
 	return r, nil
+}
+
+// isInterfaceName accepts the zone of a link-local IPv6 address: an
+// interface name or index. Anything else could not be dialled, and a "]"
+// would not even survive being written as host:port.
+func isInterfaceName(z string) bool {
+	for i := 0; i < len(z); i++ {
+		c := z[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Matches reports whether the rule applies to host, with HostPattern's

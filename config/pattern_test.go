@@ -58,6 +58,7 @@ func TestParseResolveErrors(t *testing.T) {
 		{"*.*.example.com=1.2.3.4", `"*.*.example.com=1.2.3.4": "*.*.example.com": * is allowed only as the whole pattern or as the first label (*.example.com)`},
 		{"example.com:443=1.2.3.4", `"example.com:443=1.2.3.4": "example.com:443": give the host without a port`},
 		{"https://example.com=1.2.3.4", `"https://example.com=1.2.3.4": "https://example.com" is a URL; give only the host (e.g. example.com)`},
+		{"example.com=[::%]]", `"example.com=[::%]]": "]" is not an interface name (the zone after %)`},
 	}
 	for _, tt := range tests {
 		_, err := ParseResolve(tt.in)

@@ -35,28 +35,36 @@ func upstreamRoots(files []string) (*x509.CertPool, error) {
 		if err != nil {
 			return nil, fmt.Errorf("upstream CA file: %w (check the --upstream-ca path)", err)
 		}
-		n := 0
-		for rest := data; ; {
-			var b *pem.Block
-			b, rest = pem.Decode(rest)
-			if b == nil {
-				break
-			}
-			if b.Type != "CERTIFICATE" {
-				continue
-			}
-			cert, err := x509.ParseCertificate(b.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("upstream CA file %s: certificate %d: %w", f, n+1, err)
-			}
-			pool.AddCert(cert)
-			n++
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("upstream CA file %s: no PEM certificate found (want a \"-----BEGIN CERTIFICATE-----\" block)", f)
+		if err := appendRoots(pool, f, data); err != nil {
+			return nil, err
 		}
 	}
 	return pool, nil
+}
+
+// appendRoots adds every certificate of the PEM data of file to pool.
+func appendRoots(pool *x509.CertPool, file string, data []byte) error {
+	n := 0
+	for rest := data; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return fmt.Errorf("upstream CA file %s: certificate %d: %w", file, n+1, err)
+		}
+		pool.AddCert(cert)
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("upstream CA file %s: no PEM certificate found (want a \"-----BEGIN CERTIFICATE-----\" block)", file)
+	}
+	return nil
 }
 
 // dialer connects to upstreams for the transport and for blind tunnels.
