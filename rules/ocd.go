@@ -114,7 +114,6 @@ func ImportOCD(r io.Reader, source string) (*OCDImport, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
@@ -124,6 +123,8 @@ func ImportOCD(r io.Reader, source string) (*OCDImport, error) {
 			}
 			return nil, fmt.Errorf("read the Open Cookie Database: %w", err)
 		}
+		// Only now: FieldPos panics for a record that failed to parse.
+		line, _ := cr.FieldPos(0)
 		im.Rows++
 		skip := func(name, format string, args ...any) {
 			im.Skipped = append(im.Skipped, OCDSkip{Line: line, Name: name, Reason: fmt.Sprintf(format, args...)})
