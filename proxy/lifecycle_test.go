@@ -138,12 +138,15 @@ func TestSilentConnectsReleaseGoroutines(t *testing.T) {
 	const n = 200
 	conns := make([]net.Conn, 0, n)
 	readers := make([]io.Reader, 0, n)
+	began := time.Now()
 	for range n {
 		c, r := dialTunnel(t, e, "shop.test:443")
 		conns = append(conns, c)
 		readers = append(readers, r)
 	}
-	if got := e.srv.servers[0].ln.open(); got != n {
+	// On a loaded machine the first tunnels may already have gone idle
+	// while the last were dialled; the count is only exact when not.
+	if got := e.srv.servers[0].ln.open(); got != n && time.Since(began) < cfg.Limits.IdleTimeout {
 		t.Fatalf("open connections after %d CONNECTs: got %d", n, got)
 	}
 	var wg sync.WaitGroup

@@ -167,8 +167,11 @@ func (t *tunnelConn) handshake() {
 	err = tc.Handshake()
 	done()
 	if err != nil {
+		// A client that leaves or is closed (idle, handshake bound) is
+		// ordinary; one that rejects the leaf is worth a warning (pitfall:
+		// a client that does not trust the CA).
 		level := zap.WarnLevel
-		if benignClose(err.Error()) {
+		if errors.Is(err, io.EOF) || benignClose(err.Error()) {
 			level = zap.DebugLevel
 		}
 		if ce := t.s.log.Check(level, "client TLS handshake failed"); ce != nil {
