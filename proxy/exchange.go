@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/elazarl/goproxy"
@@ -48,6 +49,8 @@ type exchangeState struct {
 	// framer follows the HTTP/1 stream the request came on (nil for
 	// HTTP/2): told when the exchange switched protocols.
 	framer *requestFramer
+	// tc is the intercepted tunnel the request came through, if any.
+	tc *tunnelConn
 }
 
 func (s *Server) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.ConnectAction, string) {
@@ -155,7 +158,10 @@ func (s *Server) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.
 			// takes for a cleartext tunnel.
 			ud.tc.sawRequest()
 			req.URL.Scheme = "https"
-			x.state.framer = ud.tc.h1
+			x.state.framer, x.state.tc = ud.tc.h1, ud.tc
+			if req.Close {
+				ud.tc.ending.Store(true) // the client's last request
+			}
 		}
 	default:
 		if cc := clientConnFrom(req.Context()); cc != nil {
@@ -256,6 +262,18 @@ func (s *Server) failClosed(x *Exchange, stage string, v any) *http.Response {
 		"consentproxy: internal error while applying the consent profile; the request was not forwarded\n")
 }
 
+// headerHasToken reports whether a comma-separated header holds token.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // recordSafely records the exchange; a panic there (a bug) is logged and
 // the response, already final and filtered, still goes out. goproxy does
 // not recover inside tunnels: a panic would end the process.
@@ -316,6 +334,9 @@ func (s *Server) handleResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *htt
 		// Ends goproxy's keep-alive loop after this response, so Shutdown
 		// can close the tunnel without cutting a request.
 		resp.Close = true
+	}
+	if tc := x.state.tc; tc != nil && (resp.Close || headerHasToken(resp.Header, "Connection", "close")) {
+		tc.ending.Store(true)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols && x.state.conn != nil {
 		// An upgraded connection is raw bytes from now on: net/http lets go

@@ -114,6 +114,9 @@ type tunnelConn struct {
 	// violation answered (or the tunnel closed for one).
 	requests atomic.Uint64
 	refused  atomic.Bool
+	// ending: an answer closed the connection on purpose (Connection:
+	// close, shutdown); requests read ahead behind it are not malformed.
+	ending atomic.Bool
 
 	timerMu sync.Mutex
 	timer   *time.Timer // bounds an open header block
@@ -235,14 +238,28 @@ func (t *tunnelConn) headerTimer(open bool) {
 	switch {
 	case open && t.timer == nil && !t.closed:
 		d := t.s.cfg.Limits.ReadHeaderTimeout
-		t.timer = time.AfterFunc(d, func() {
-			t.refuse(&violation{status: http.StatusRequestTimeout,
-				reason: fmt.Sprintf("request headers not received within %s (limits.read_header_timeout)", d)}, false)
-		})
+		t.timer = time.AfterFunc(d, func() { t.headerTimeout(d) })
 	case !open && t.timer != nil:
 		t.timer.Stop()
 		t.timer = nil
 	}
+}
+
+// headerTimeout ends a tunnel whose request headers did not arrive in
+// time. While an earlier exchange is still being answered, the next
+// request's first bytes (pipelined, read ahead) are not late: the clock
+// starts again.
+func (t *tunnelConn) headerTimeout(d time.Duration) {
+	if t.h1 != nil && t.cc.inflight.Load() > 0 {
+		t.timerMu.Lock()
+		if t.timer != nil && !t.closed {
+			t.timer.Reset(d)
+		}
+		t.timerMu.Unlock()
+		return
+	}
+	t.refuse(&violation{status: http.StatusRequestTimeout,
+		reason: fmt.Sprintf("request headers not received within %s (limits.read_header_timeout)", d)}, false)
 }
 
 // refuse answers a violation inside the tunnel, unless an exchange is
@@ -288,7 +305,8 @@ func (t *tunnelConn) Close() error {
 		}
 		t.timerMu.Unlock()
 		tc := t.tls.Load()
-		if tc != nil && t.h1 != nil && !t.refused.Load() && t.h1.headerBlocks() > t.requests.Load() && t.cc.inflight.Load() <= 0 {
+		if tc != nil && t.h1 != nil && !t.refused.Load() && !t.ending.Load() &&
+			t.h1.headerBlocks() > t.requests.Load() && t.cc.inflight.Load() <= 0 {
 			// goproxy ends a tunnel silently when http.ReadRequest fails
 			// on a request the framer saw whole: say why.
 			t.refuse(&violation{status: http.StatusBadRequest, reason: "malformed request"}, true)

@@ -79,3 +79,31 @@ func TestClientHelloSentWithTheConnect(t *testing.T) {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
 	}
 }
+
+// A client that says Connection: close and pipelines another request
+// behind it gets its answer and the end of the connection, not a 400 for
+// the request nobody will read.
+func TestPipelinedRequestAfterCloseIsNotMalformed(t *testing.T) {
+	upCA := newTestCA(t, "upstream test CA")
+	up := newUpstream(t, upCA, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello "+r.URL.Path)
+	}), upstreamOpts{})
+	cfg := testConfig(t, upCA)
+	cfg.Resolve = []string{resolveTo("shop.test", up)}
+	e := startProxy(t, cfg)
+	tc := dialMITM(t, e, "shop.test:443")
+	tc.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(tc, "GET /a HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+	br := bufio.NewReader(tc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "hello /a" {
+		t.Fatalf("first answer: %d %q", resp.StatusCode, body)
+	}
+	if rest, _ := io.ReadAll(br); len(rest) > 0 {
+		t.Errorf("after the closing answer: %q, want nothing", rest)
+	}
+}
