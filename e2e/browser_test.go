@@ -60,6 +60,9 @@ type netRequest struct {
 	// Failed is the net error ("net::ERR_..."), "" when it loaded.
 	Failed   string
 	Finished bool
+	// Reused says the request went over a connection to the proxy that an
+	// earlier request had opened (keep-alive).
+	Reused bool
 }
 
 func (r *netRequest) String() string {
@@ -190,6 +193,7 @@ func (b *browser) record(ev any) {
 	case *network.EventResponseReceived:
 		if r := b.requests[ev.RequestID]; r != nil {
 			r.Status = ev.Response.Status
+			r.Reused = ev.Response.ConnectionReused
 			if sd := ev.Response.SecurityDetails; sd != nil {
 				r.Issuer = sd.Issuer
 			}
@@ -358,4 +362,9 @@ func (b *browser) proxyAuths() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.auths
+}
+
+// contextWithTimeout bounds one action on b's tab.
+func contextWithTimeout(b *browser) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.ctx, loadTimeout)
 }

@@ -20,8 +20,10 @@ import (
 // proxyProc is one running consentproxy binary.
 type proxyProc struct {
 	// addr and admin are the bound host:port of the proxy and admin
-	// listeners, read from the "proxy listening" log line.
+	// listeners, and listeners those of the extra ports (config
+	// listeners, in order), read from the "proxy listening" log line.
 	addr, admin string
+	listeners   []string
 	cmd         *exec.Cmd
 	stderr      *lockedBuffer
 }
@@ -83,6 +85,11 @@ func startProxy(t *testing.T, w *web, extra ...string) *proxyProc {
 	case entry := <-ready:
 		p.addr, _ = entry["listen"].(string)
 		p.admin, _ = entry["admin"].(string)
+		extra, _ := entry["listeners"].([]any)
+		for _, l := range extra {
+			s, _ := l.(string)
+			p.listeners = append(p.listeners, s)
+		}
 	case err := <-exited:
 		t.Fatalf("consentproxy %s exited before listening: %v\n%s", strings.Join(args, " "), err, p.stderr)
 	case <-time.After(30 * time.Second):

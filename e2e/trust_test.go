@@ -60,5 +60,5 @@ func TestShopThroughProxy(t *testing.T) {
 	w := newWeb(t)
 	p := startProxy(t, w, "--profile", "accept-all")
 	b := startBrowser(t, p.proxyURL(), browserOptions{})
-	checkVisit(t, consent{profile: "accept-all", allow: allCategories}, visitShop(t, b, w))
+	checkVisit(t, b, w, consent{profile: "accept-all", allow: allCategories})
 }
