@@ -87,7 +87,7 @@ func startBrowser(t *testing.T, proxyURL string, o browserOptions) *browser {
 	if err := os.MkdirAll(filepath.Join(profile, "Default"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	prefs := `{"profile": {"cookie_controls_mode": 0, "block_third_party_cookies": false}}`
+	prefs := `{"profile": {"cookie_controls_mode": 0}}`
 	if err := os.WriteFile(filepath.Join(profile, "Default", "Preferences"), []byte(prefs), 0o600); err != nil {
 		t.Fatal(err)
 	}
