@@ -146,20 +146,33 @@ func (m *metrics) eventsFunc(total func() uint64) {
 	}, func() float64 { return float64(total()) }))
 }
 
-// countersFor resolves requests_total's children for every category of a
-// rule set.
-func (m *metrics) countersFor(set *rules.Set) map[rules.Category]*actionCounters {
-	out := make(map[rules.Category]*actionCounters)
-	add := func(cat rules.Category, label string) {
-		var c actionCounters
+// cookieCounters are cookies_stripped_total's counters of one category:
+// [0] request, [1] response.
+type cookieCounters [2]prometheus.Counter
+
+// categoryCounters are the counters of one category.
+type categoryCounters struct {
+	requests actionCounters
+	cookies  cookieCounters
+}
+
+// countersFor resolves the per-category children of requests_total and
+// cookies_stripped_total for every category of a rule set ("" is a request
+// no service matched, or an unknown cookie).
+func (m *metrics) countersFor(set *rules.Set) map[rules.Category]*categoryCounters {
+	out := make(map[rules.Category]*categoryCounters)
+	add := func(cat rules.Category, reqLabel, cookieLabel string) {
+		c := &categoryCounters{}
 		for _, a := range rules.Actions() {
-			c[a] = m.requests.WithLabelValues(a.String(), label)
+			c.requests[a] = m.requests.WithLabelValues(a.String(), reqLabel)
 		}
-		out[cat] = &c
+		c.cookies[0] = m.cookies.WithLabelValues("request", cookieLabel)
+		c.cookies[1] = m.cookies.WithLabelValues("response", cookieLabel)
+		out[cat] = c
 	}
-	add("", noCategory)
+	add("", noCategory, unknownCategory)
 	for _, ci := range set.Categories() {
-		add(ci.Name, string(ci.Name))
+		add(ci.Name, string(ci.Name), string(ci.Name))
 	}
 	return out
 }

@@ -58,19 +58,15 @@ func (s *Server) record(x *Exchange, status int) {
 		s.latency[len(s.latency)-1].Observe(elapsed)
 	} else {
 		s.latency[d.Action].Observe(elapsed)
-		if ac := c.snap.counters[d.Category]; ac != nil {
-			ac[d.Action].Inc()
+		if cc := c.snap.counters[d.Category]; cc != nil {
+			cc.requests[d.Action].Inc()
 		} else {
 			s.metrics.requests.WithLabelValues(d.Action.String(), string(d.Category)).Inc()
 		}
 		action = events.ForDecision(d.Action)
 	}
-	for i := range c.reqStripped {
-		s.metrics.cookies.WithLabelValues(string(events.Request), cookieCategory(&c.reqStripped[i])).Inc()
-	}
-	for i := range c.respStripped {
-		s.metrics.cookies.WithLabelValues(string(events.Response), cookieCategory(&c.respStripped[i])).Inc()
-	}
+	s.countCookies(c.snap, c.reqStripped, 0, events.Request)
+	s.countCookies(c.snap, c.respStripped, 1, events.Response)
 	if action == "" && len(c.reqStripped)+len(c.respStripped) > 0 {
 		action = events.CookiesStripped
 	}
@@ -100,11 +96,17 @@ func (s *Server) record(x *Exchange, status int) {
 	}
 }
 
-func cookieCategory(v *rules.CookieVerdict) string {
-	if v.Category == "" {
-		return unknownCategory
+// countCookies adds stripped cookies to cookies_stripped_total; dir is
+// the index into cookieCounters.
+func (s *Server) countCookies(snap *snapshot, vs []rules.CookieVerdict, dir int, d events.Direction) {
+	for i := range vs {
+		cat := vs[i].Category
+		if cc := snap.counters[cat]; cc != nil {
+			cc.cookies[dir].Inc()
+			continue
+		}
+		s.metrics.cookies.WithLabelValues(string(d), string(cat)).Inc()
 	}
-	return string(v.Category)
 }
 
 // newEvent builds the event of an exchange: names and the decoded path,

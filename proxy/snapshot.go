@@ -34,9 +34,9 @@ type snapshot struct {
 	listeners []listenerPolicy
 	password  string
 	built     time.Time
-	// counters are the requests_total counters by category, resolved once
-	// per snapshot so that a request costs a map probe, not a label hash.
-	counters map[rules.Category]*actionCounters
+	// counters are the per-category metrics, resolved once per snapshot so
+	// that a request costs a map probe, not a label hash.
+	counters map[rules.Category]*categoryCounters
 	warnings []string
 }
 
