@@ -73,11 +73,11 @@ func (r *netRequest) String() string {
 	return s
 }
 
-// startBrowser launches Chromium through proxyURL with a fresh profile,
-// the flags that work on Debian's chromium in a container, and the
-// third-party cookie default of Chrome before its 3PC changes
-// (cookie_controls_mode 0): Chromium's own default refuses third-party
-// cookies, and then tracker cookies could not be judged at all.
+// startBrowser launches Chromium through proxyURL with a fresh profile
+// and the flags that work on Debian's chromium in a container. The
+// profile allows third-party cookies (cookie_controls_mode 0): Debian's
+// Chromium 148 and 156 refuse them by default, and tracker cookies could
+// then not be judged at all.
 func startBrowser(t *testing.T, proxyURL string, o browserOptions) *browser {
 	t.Helper()
 	if o.home == "" {

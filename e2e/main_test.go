@@ -22,7 +22,7 @@ const requireEnv = "CONSENTPROXY_REQUIRE_CHROMIUM"
 // the browser, and the CA Chromium trusts. TestMain writes it before any
 // test runs; tests only read it.
 type suite struct {
-	// skip is why the suite cannot run here ("" when it can).
+	// skip is what the suite lacks here ("" when it can run).
 	skip string
 	// root is the module root (the directory holding go.mod).
 	root string
@@ -88,8 +88,7 @@ func findTools() (chromium, certutil, skip string) {
 		missing = append(missing, "certutil (package libnss3-tools)")
 	}
 	if len(missing) > 0 {
-		skip = "browser suite skipped: " + strings.Join(missing, " and ") +
-			" not found on PATH (Debian: apt-get install chromium libnss3-tools; set " + requireEnv + "=1 to make this a failure)"
+		skip = strings.Join(missing, " and ") + " not found on PATH (Debian: apt-get install chromium libnss3-tools)"
 	}
 	return chromium, certutil, skip
 }
@@ -194,7 +193,7 @@ func need(t *testing.T) {
 		return
 	}
 	if os.Getenv(requireEnv) == "1" {
-		t.Fatalf("%s is set, but %s", requireEnv, env.skip)
+		t.Fatalf("the browser suite must run (%s=1), but %s", requireEnv, env.skip)
 	}
-	t.Skip(env.skip)
+	t.Skipf("browser suite skipped: %s; set %s=1 to make this a failure", env.skip, requireEnv)
 }

@@ -41,7 +41,7 @@ func startProxy(t *testing.T, w *web, extra ...string) *proxyProc {
 		"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
 		"--data-dir", t.TempDir(),
 		"--ca-cert", env.caCert, "--ca-key", env.caKey,
-		"--upstream-ca", w.caPE,
+		"--upstream-ca", w.caFile,
 		"--log-format", "json",
 	}
 	for _, h := range webHosts {
@@ -69,7 +69,8 @@ func startProxy(t *testing.T, w *web, extra ...string) *proxyProc {
 		sent := false
 		for sc.Scan() {
 			line := sc.Bytes()
-			p.stderr.Write(append(line, '\n'))
+			p.stderr.Write(line)
+			p.stderr.Write([]byte{'\n'})
 			var entry map[string]any
 			if !sent && json.Unmarshal(line, &entry) == nil && entry["msg"] == "proxy listening" {
 				ready <- entry

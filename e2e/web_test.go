@@ -103,9 +103,9 @@ func (r received) String() string {
 
 // web is the fake web and the log of what it received.
 type web struct {
-	srv  *httptest.Server
-	caPE string // file holding its CA certificate, for --upstream-ca
-	root string // testdata/web
+	srv    *httptest.Server
+	caFile string // file holding its CA certificate, for --upstream-ca
+	root   string // testdata/web
 
 	mu  sync.Mutex
 	log []received
@@ -114,9 +114,9 @@ type web struct {
 func newWeb(t *testing.T) *web {
 	t.Helper()
 	w := &web{root: filepath.Join("testdata", "web")}
-	caPEM, leaf := newWebCertificates(t)
-	w.caPE = filepath.Join(t.TempDir(), "web-ca.pem")
-	if err := os.WriteFile(w.caPE, caPEM, 0o644); err != nil {
+	caFileM, leaf := newWebCertificates(t)
+	w.caFile = filepath.Join(t.TempDir(), "web-ca.pem")
+	if err := os.WriteFile(w.caFile, caFileM, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	w.srv = httptest.NewUnstartedServer(http.HandlerFunc(w.serve))
@@ -209,7 +209,7 @@ func (w *web) serveFile(rw http.ResponseWriter, host, p string) {
 }
 
 // newWebCertificates makes a CA and a leaf for every web host.
-func newWebCertificates(t *testing.T) (caPEM []byte, leaf tls.Certificate) {
+func newWebCertificates(t *testing.T) (caFileM []byte, leaf tls.Certificate) {
 	t.Helper()
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -122,6 +122,7 @@ func TrustSections(info TrustInfo) []TrustSection {
 			Notes: []string{
 				"Chromium trusts the CA through the SPKI flag (Playwright always passes --user-data-dir). Firefox and WebKit under Playwright do not read a CA file: use ignoreHTTPSErrors: true there, or the system store below (WebKit on macOS).",
 				authNote,
+				"An X-Consent-Profile header (extraHTTPHeaders) selects a profile too, but makes the browser send CORS preflights for cross-origin requests that would not have had one: prefer credentials or a port per profile for browsers.",
 			},
 			Snippets: []TrustSnippet{
 				{Label: "Node.js", Code: strings.Join([]string{

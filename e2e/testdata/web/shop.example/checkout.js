@@ -16,5 +16,10 @@ window.addEventListener("load", async () => {
   } catch (err) {
     e.cart = {error: String(err)};
   }
+  // A widget that loaded has posted its message from its own process;
+  // give it a moment to arrive (a blocked one never loads, nothing to wait for).
+  for (let i = 0; i < 250 && e.frames.like === "load" && !e.messages.like; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   e.done = true;
 });
