@@ -51,14 +51,3 @@ func TestChromiumTrust(t *testing.T) {
 		})
 	}
 }
-
-// TestShopThroughProxy: the whole shop (scripts, pixels, an iframe
-// widget, a beacon, fetches, cookies of both parties) works through the
-// MITM proxy when everything is allowed, seen from the three sides.
-func TestShopThroughProxy(t *testing.T) {
-	need(t)
-	w := newWeb(t)
-	p := startProxy(t, w, "--profile", "accept-all")
-	b := startBrowser(t, p.proxyURL(), browserOptions{})
-	checkVisit(t, b, w, consent{profile: "accept-all", allow: allCategories})
-}
