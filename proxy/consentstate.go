@@ -328,13 +328,25 @@ func (d *consentDay) read(lines []string) consentJar {
 			if !ok {
 				continue
 			}
-			if i := d.index(strings.Trim(name, " \t")); i >= 0 && j.present&(1<<i) == 0 {
+			if i := d.index(trimWSP(name)); i >= 0 && j.present&(1<<i) == 0 {
 				j.present |= 1 << i
-				j.values[i] = strings.Trim(value, " \t")
+				j.values[i] = trimWSP(value)
 			}
 		}
 	}
 	return j
+}
+
+// trimWSP trims the SP and HTAB around a cookie pair, name or value
+// (RFC 6265 §5.2), without strings.Trim's per-call cutset set-up.
+func trimWSP(s string) string {
+	for s != "" && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for s != "" && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // lookup is the jar as consent.State.Plan reads it.
@@ -379,25 +391,31 @@ func (sc *snapshotConsent) plan(pc *profileConsent, d *consentDay, j *consentJar
 // ones are dropped), so that the browser ends up with the values the next
 // requests compare against.
 func (sc *snapshotConsent) planSlow(pc *profileConsent, d *consentDay, j *consentJar, now time.Time, log *zap.Logger) uint64 {
-	var b strings.Builder
-	b.WriteString(pc.name)
-	b.WriteByte(0)
-	b.WriteString(d.site)
-	b.WriteByte(0)
-	b.WriteString(strconv.FormatInt(d.day, 10))
+	n := len(pc.name) + len(d.site) + 24
+	for i := range d.cookies {
+		n += len(j.values[i]) + 8
+	}
+	key := make([]byte, 0, n)
+	key = append(key, pc.name...)
+	key = append(key, 0)
+	key = append(key, d.site...)
+	key = append(key, 0)
+	key = strconv.AppendInt(key, d.day, 10)
 	for i := range d.cookies {
 		if j.present&(1<<i) == 0 {
-			b.WriteString("|-")
+			key = append(key, "|-"...)
 			continue
 		}
 		// Length-prefixed: no value can fake a boundary.
-		b.WriteString("|" + strconv.Itoa(len(j.values[i])) + ":")
-		b.WriteString(j.values[i])
+		key = append(key, '|')
+		key = strconv.AppendInt(key, int64(len(j.values[i])), 10)
+		key = append(key, ':')
+		key = append(key, j.values[i]...)
 	}
-	key := b.String()
 	cacheable := len(key) <= maxConsentKeyBytes
 	if cacheable {
-		if w, ok := sc.plans.Get(key); ok {
+		// string(key) in a lookup does not copy.
+		if w, ok := sc.plans.Get(string(key)); ok {
 			return w
 		}
 	}
@@ -416,7 +434,7 @@ func (sc *snapshotConsent) planSlow(pc *profileConsent, d *consentDay, j *consen
 		}
 	}
 	if cacheable {
-		sc.plans.Add(key, w)
+		sc.plans.Add(string(key), w)
 	}
 	return w
 }
@@ -451,12 +469,12 @@ func (d *consentDay) rewrite(lines []string, w uint64) string {
 		for rest := line; rest != ""; {
 			var pair string
 			pair, rest, _ = strings.Cut(rest, ";")
-			pair = strings.Trim(pair, " \t")
+			pair = trimWSP(pair)
 			if pair == "" {
 				continue
 			}
 			if name, _, ok := strings.Cut(pair, "="); ok {
-				if i := d.index(strings.Trim(name, " \t")); i >= 0 && w&(1<<i) != 0 {
+				if i := d.index(trimWSP(name)); i >= 0 && w&(1<<i) != 0 {
 					if done&(1<<i) == 0 {
 						add(d.cookies[i].Name, d.cookies[i].Value)
 						done |= 1 << i
@@ -508,11 +526,19 @@ func signalIndex(key string) int {
 // them; no other parameter is ever decoded or kept.
 func signalValues(raw string) (vals [len(signalParams)]string, found uint8) {
 	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
+		pair := raw
+		if amp := strings.IndexByte(raw, '&'); amp >= 0 {
+			pair, raw = raw[:amp], raw[amp+1:]
+		} else {
+			raw = ""
+		}
+		// Every signal name starts with g or n; '%' may escape it.
+		if pair == "" || pair[0] != 'g' && pair[0] != 'n' && pair[0] != '%' {
+			continue
+		}
 		key, val, _ := strings.Cut(pair, "=")
 		i := signalIndex(key)
-		if i < 0 && strings.ContainsAny(key, "%+") {
+		if i < 0 && strings.IndexByte(key, '%') >= 0 {
 			if k, err := url.QueryUnescape(key); err == nil {
 				i = signalIndex(k)
 			}
