@@ -275,6 +275,30 @@ func TestConsentCookiesOnNavigation(t *testing.T) {
 	}
 }
 
+// On a plain-HTTP page the cookies are set without Secure (a browser
+// would drop a Secure cookie from an http response), still for the
+// registrable domain.
+func TestConsentCookiesPlainHTTP(t *testing.T) {
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "<html>plain</html>")
+	}))
+	t.Cleanup(plain.Close)
+	cfg := testConfig(t, nil)
+	cfg.Resolve = []string{resolveTo("www.shop.test", plain)}
+	e := startProxy(t, cfg)
+	resp, _ := probe{method: "GET", url: "http://www.shop.test/", hdr: typedNavigation}.do(t, e.client(t, clientOpts{}))
+	got := setCookies(t, resp)
+	if names := consentNames(got); !slices.Equal(names, builtinConsentCookies) {
+		t.Fatalf("Set-Cookie names %v, want %v", names, builtinConsentCookies)
+	}
+	for _, name := range builtinConsentCookies {
+		if sc := got[name]; sc.Secure || sc.Domain != "shop.test" || sc.HttpOnly {
+			t.Errorf("%s on http: Secure=%v Domain=%q HttpOnly=%v, want not secure, shop.test, readable", name, sc.Secure, sc.Domain, sc.HttpOnly)
+		}
+	}
+}
+
 // A browser's session on the site: the navigation stores the cookies, its
 // subresources and later pages send them back unchanged (once each), a
 // first-party subresource without them gets them added, and nothing is set
