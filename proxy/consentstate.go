@@ -237,7 +237,9 @@ func (pc *profileConsent) today(host string, now time.Time, log *zap.Logger) *co
 	e := pc.entry(host)
 	day := now.Unix() / 86400 // UTC days: TC strings carry the UTC day
 	cur := e.day.Load()
-	if cur != nil && cur.day == day {
+	if cur != nil && cur.day >= day {
+		// A request that started just before midnight UTC uses the new
+		// day's values rather than swapping the old ones back.
 		return cur
 	}
 	nd, err := newConsentDay(pc.state, e.site, day, now)

@@ -364,3 +364,58 @@ func mustAbs(t testing.TB, p string) string {
 	}
 	return a
 }
+
+// BuildRules keeps every consent cookie a profile writes essential, even
+// one a rules file files under another category, and scopes a site's own
+// names to that site.
+func TestConsentCookieLayer(t *testing.T) {
+	dir := t.TempDir()
+	rulesFile := filepath.Join(dir, "mine.yaml")
+	if err := writeFile(rulesFile, "version: 1\ncookies:\n  - names: [euconsent-v2, qa_tc]\n    category: advertising\n    source: test\n"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Rules = []string{rulesFile}
+	fc, err := config.Parse("config.yaml", []byte(`
+profiles:
+  - name: qa
+    allow: []
+    consent_state:
+      formats: [tcf]
+      tcf: {cookie: qa_tc}
+      sites:
+        shop.test:
+          tcf: {cookie: shop_tc}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Profiles = fc.Profiles
+	set, err := BuildRules(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := set.Profile("reject-all")
+	tests := []struct {
+		name, host string
+		essential  bool
+	}{
+		{"euconsent-v2", "news.example", true}, // the built-in profiles write it
+		{"qa_tc", "news.example", true},
+		{"shop_tc", "www.shop.test", true},
+		{"shop_tc", "news.example", false}, // unknown elsewhere
+		{"OptanonConsent", "news.example", true},
+	}
+	for _, tt := range tests {
+		r := rules.Request{Host: tt.host, Path: "/", Context: rules.FirstParty}
+		v := set.JudgeCookie(p, r, set.Decide(p, r), tt.name)
+		if got := v.Known && v.Category == rules.Essential; got != tt.essential {
+			t.Errorf("%s on %s: known=%v %q (%s), want essential %v", tt.name, tt.host, v.Known, v.Category, v.Origin, tt.essential)
+		}
+	}
+	// Nothing to add with the built-in rules alone: the layer is empty.
+	b, _ := BuildRules(config.Default())
+	if l := consentCookieLayer(b); l != nil {
+		t.Errorf("built-in rules need an extra layer: %+v", l.Cookies)
+	}
+}
