@@ -34,6 +34,7 @@ type Consent struct {
 	respStripped []rules.CookieVerdict
 	failed       bool // failed closed
 	recorded     bool // metrics and event done
+	cmp          consentExchange
 }
 
 // HeaderProfile is the request header that picks the consent profile of
@@ -70,6 +71,7 @@ func (s *Server) enforceRequest(x *Exchange) *http.Response {
 	c.Facts = requestFacts(req)
 	d := snap.decider.Decide(p, c.Facts)
 	c.Decision, c.Decided = d, true
+	s.checkSignals(x)
 
 	if d.Action.Blocked() {
 		// Nothing goes upstream; the cookies it carried are judged for the
@@ -92,6 +94,7 @@ func (s *Server) enforceRequest(x *Exchange) *http.Response {
 			c.reqStripped = stripped
 		}
 	}
+	s.writeConsentRequest(x)
 	// Signals are only ever added: W3C GPC forbids intermediaries to remove
 	// a browser's own Sec-GPC, and a client's DNT is its own business too.
 	if p.GPC {

@@ -29,28 +29,30 @@ type outcome struct {
 func TestBuiltinProfilesEndToEnd(t *testing.T) {
 	blockedGIF := outcome{status: 200, ctype: "image/gif", proxyGIF: true}
 	blocked204 := outcome{status: 204}
-	navReject := outcome{upstream: 1, sawCookies: "sitepref", status: 200, ctype: "text/html", setCookies: "sitepref"}
+	// Navigations and pages are first-party top-level HTML: the built-in
+	// profiles' consent cookies reach the server and are set (consentstate.go).
+	navReject := outcome{upstream: 1, sawCookies: plusConsent("sitepref"), status: 200, ctype: "text/html", setCookies: plusConsent("sitepref")}
 	want := map[string]map[string]outcome{
 		"reject-all": {
 			"pixel":      blockedGIF,
 			"script":     blocked204,
 			"beacon":     blocked204,
 			"navigation": navReject,
-			"page":       {upstream: 1, sawCookies: "JSESSIONID,shopprefs", status: 200, ctype: "text/html", setCookies: "JSESSIONID,shopprefs"},
+			"page":       {upstream: 1, sawCookies: plusConsent("JSESSIONID,shopprefs"), status: 200, ctype: "text/html", setCookies: plusConsent("JSESSIONID,shopprefs")},
 		},
 		"analytics-only": {
 			"pixel":      blockedGIF,
 			"script":     {upstream: 1, sawCookies: "_ga,_gid", status: 200, ctype: "text/javascript", setCookies: "_ga"},
 			"beacon":     {upstream: 1, sawCookies: "_ga,_gid", status: 204, setCookies: "_gid"},
 			"navigation": navReject,
-			"page":       {upstream: 1, sawCookies: "JSESSIONID,_ga,shopprefs", status: 200, ctype: "text/html", setCookies: "JSESSIONID,_ga,shopprefs"},
+			"page":       {upstream: 1, sawCookies: plusConsent("JSESSIONID,_ga,shopprefs"), status: 200, ctype: "text/html", setCookies: plusConsent("JSESSIONID,_ga,shopprefs")},
 		},
 		"accept-all": {
 			"pixel":      {upstream: 1, sawCookies: "_fbp,fr", status: 200, ctype: "image/gif", setCookies: "fr"},
 			"script":     {upstream: 1, sawCookies: "_ga,_gcl_au,_gid", status: 200, ctype: "text/javascript", setCookies: "_ga,_gcl_au"},
 			"beacon":     {upstream: 1, sawCookies: "_ga,_gid", status: 204, setCookies: "_gid"},
-			"navigation": {upstream: 1, sawCookies: "_fbp,fr,sitepref", status: 200, ctype: "text/html", setCookies: "fr,sitepref"},
-			"page":       {upstream: 1, sawCookies: "JSESSIONID,_ga,shopprefs", status: 200, ctype: "text/html", setCookies: "JSESSIONID,_ga,shopprefs"},
+			"navigation": {upstream: 1, sawCookies: plusConsent("_fbp,fr,sitepref"), status: 200, ctype: "text/html", setCookies: plusConsent("fr,sitepref")},
+			"page":       {upstream: 1, sawCookies: plusConsent("JSESSIONID,_ga,shopprefs"), status: 200, ctype: "text/html", setCookies: plusConsent("JSESSIONID,_ga,shopprefs")},
 		},
 	}
 	upCA := newTestCA(t, "upstream test CA")

@@ -30,6 +30,7 @@ type metrics struct {
 	authFailures   *prometheus.CounterVec
 	profileErrors  prometheus.Counter
 	reloads        *prometheus.CounterVec
+	signals        *prometheus.CounterVec // consentstate.go
 
 	// decision-cache totals of the snapshots swapped out, so that the
 	// counters stay monotonic across reloads (each snapshot has its own
@@ -108,6 +109,7 @@ func newMetrics() *metrics {
 	m.failures.WithLabelValues(stageResponse)
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed")
+	m.signals = m.newSignalCounter()
 	return m
 }
 

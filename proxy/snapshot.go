@@ -37,6 +37,8 @@ type snapshot struct {
 	// that a request costs a map probe, not a label hash.
 	counters map[rules.Category]*categoryCounters
 	warnings []string
+	// consent is the profiles' consent state (consentstate.go).
+	consent *snapshotConsent
 }
 
 // listenerPolicy is what a listener asks of its clients.
@@ -108,7 +110,15 @@ func BuildRules(cfg config.Config) (*rules.Set, error) {
 	if pl := ProfilesLayer(cfg); pl != nil {
 		layers = append(layers, pl)
 	}
-	return rules.Compile(layers...)
+	set, err := rules.Compile(layers...)
+	if err != nil {
+		return nil, err
+	}
+	// The consent cookies the profiles write must survive cookie filtering.
+	if cl := consentCookieLayer(set); cl != nil {
+		return rules.Compile(append(layers, cl)...)
+	}
+	return set, nil
 }
 
 // at names where the value at key came from, for messages:
@@ -140,6 +150,7 @@ func buildSnapshot(cfg config.Config, running []config.Listener, prev *snapshot,
 		decider:  rules.NewDecider(set, cfg.Limits.DecisionCacheSize),
 		password: cfg.ProxyPassword,
 		built:    time.Now(),
+		consent:  newSnapshotConsent(set, cfg.WriteConsent),
 	}
 	known := strings.Join(set.ProfileNames(), ", ")
 	var errs []error
