@@ -260,10 +260,20 @@ type pageLoad struct {
 	messages []string
 }
 
-// load navigates the tab to url and waits until the page says it is done
-// and every request it started has finished (beacons included), then
-// returns what the page and CDP saw during this load.
+// load navigates the tab to the shop page url and returns what the page
+// and CDP saw during this load.
 func (b *browser) load(url string) pageLoad {
+	b.t.Helper()
+	var l pageLoad
+	l.requests, l.messages = b.navigate(url, &l.state)
+	return l
+}
+
+// navigate loads url in the tab and waits until the page says it is done
+// (window.__e2e.done) and every request it started has finished (beacons
+// included). It decodes window.__e2e into state and returns the requests
+// and console messages CDP reported during this load.
+func (b *browser) navigate(url string, state any) (requests []*netRequest, messages []string) {
 	b.t.Helper()
 	b.mu.Lock()
 	b.requests = map[network.RequestID]*netRequest{}
@@ -295,18 +305,16 @@ func (b *browser) load(url string) pageLoad {
 	if err := json.Unmarshal(raw, &js); err != nil {
 		b.t.Fatalf("read window.__e2e: %v in %s", err, raw)
 	}
-	var l pageLoad
-	if err := json.Unmarshal([]byte(js), &l.state); err != nil {
+	if err := json.Unmarshal([]byte(js), state); err != nil {
 		b.t.Fatalf("decode window.__e2e: %v in %s", err, js)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, id := range b.order {
 		r := *b.requests[id]
-		l.requests = append(l.requests, &r)
+		requests = append(requests, &r)
 	}
-	l.messages = slices.Clone(b.messages)
-	return l
+	return requests, slices.Clone(b.messages)
 }
 
 func (b *browser) idle() bool {
@@ -336,9 +344,14 @@ func (b *browser) describe() string {
 	return s.String()
 }
 
-// jarCookie is a cookie in Chromium's jar.
+// jarCookie is a cookie in Chromium's jar. Domain starts with a dot for a
+// cookie set with a Domain attribute, not for a host-only one; Expires is
+// in seconds since the epoch.
 type jarCookie struct {
-	Name, Value, Domain string
+	Name, Value, Domain, Path string
+	HTTPOnly, Secure, Session bool
+	SameSite                  string
+	Expires                   float64
 }
 
 // cookies returns Chromium's cookie jar, every domain, through CDP
@@ -351,10 +364,23 @@ func (b *browser) cookies() []jarCookie {
 	}
 	var out []jarCookie
 	for _, c := range res.Cookies {
-		out = append(out, jarCookie{Name: c.Name, Value: c.Value, Domain: c.Domain})
+		out = append(out, jarCookie{
+			Name: c.Name, Value: c.Value, Domain: c.Domain, Path: c.Path,
+			HTTPOnly: c.HTTPOnly, Secure: c.Secure, Session: c.Session,
+			SameSite: string(c.SameSite), Expires: c.Expires,
+		})
 	}
 	slices.SortFunc(out, func(a, b jarCookie) int { return strings.Compare(a.Domain+" "+a.Name, b.Domain+" "+b.Name) })
 	return out
+}
+
+// setCookie stores a cookie in Chromium's jar through CDP, as a site's own
+// script or an earlier visit would have.
+func (b *browser) setCookie(c network.SetCookieParams) {
+	b.t.Helper()
+	if _, err := chromedp.Call(b.ctx, network.SetCookie, c); err != nil {
+		b.t.Fatalf("Network.setCookie %s: %v", c.Name, err)
+	}
 }
 
 // proxyAuths is how many proxy auth challenges were answered.

@@ -11,11 +11,12 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// The built-in profiles as SPEC §3 defines them.
+// The built-in profiles as SPEC §3 defines them; each writes the consent
+// cookies of the four formats (README "Consent state").
 var (
-	rejectAll     = consent{profile: "reject-all"}
-	analyticsOnly = consent{profile: "analytics-only", allow: []string{"analytics"}}
-	acceptAll     = consent{profile: "accept-all", allow: allCategories}
+	rejectAll     = consent{profile: "reject-all", writes: true}
+	analyticsOnly = consent{profile: "analytics-only", allow: []string{"analytics"}, writes: true}
+	acceptAll     = consent{profile: "accept-all", allow: allCategories, writes: true}
 )
 
 // TestBuiltinProfiles: each built-in profile, a first and a returning
@@ -114,9 +115,11 @@ func TestProxyCredentialsPerClient(t *testing.T) {
 // strictConfig defines two profiles in a config file: strict (nothing but
 // essential, unknown cookies stripped, GPC and DNT sent) as the default,
 // and strip-trackers (analytics allowed; refused trackers forwarded
-// without cookies instead of blocked), and an extra listener whose profile
-// is accept-all.
+// without cookies instead of blocked), neither with a consent_state; an
+// extra listener whose profile is accept-all; and write_consent: false,
+// so that no profile writes consent cookies, not even accept-all's.
 const strictConfig = `profile: strict
+write_consent: false
 profiles:
   - name: strict
     description: Essential only; unknown cookies stripped too
@@ -167,7 +170,8 @@ func TestProfileHeader(t *testing.T) {
 }
 
 // TestListenerProfile: a browser on the extra listener gets its profile
-// (the way to give Selenium drivers their own profile).
+// (the way to give Selenium drivers their own profile). The config says
+// write_consent: false: accept-all without its consent cookies.
 func TestListenerProfile(t *testing.T) {
 	need(t)
 	w := newWeb(t)
@@ -176,7 +180,9 @@ func TestListenerProfile(t *testing.T) {
 		t.Fatalf("proxy listeners = %v, want the one of the config", p.listeners)
 	}
 	b := startBrowser(t, "http://"+p.listeners[0], browserOptions{})
-	checkVisit(t, b, w, acceptAll)
+	noWrites := acceptAll
+	noWrites.writes = false
+	checkVisit(t, b, w, noWrites)
 }
 
 // checkEvents reads the proxy's event log (GET /api/events) after a visit

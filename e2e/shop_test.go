@@ -73,9 +73,13 @@ type consent struct {
 	stripUnknown  bool     // unknown_cookies: strip
 	onDeniedStrip bool     // on_denied: strip (else block)
 	gpc, dnt      bool
+	// writes: the proxy writes the profile's consent cookies on the
+	// shop (a consent_state with all four formats, as the built-in
+	// profiles have, and write_consent on); enforce: its enforce: true.
+	writes, enforce bool
 }
 
-var allCategories = []string{"analytics", "advertising", "marketing", "social"}
+var allCategories = []string{"analytics", "advertising", "marketing", "social", "functional"}
 
 func (c consent) allows(category string) bool {
 	return category == "essential" || slices.Contains(c.allow, category)
@@ -100,20 +104,30 @@ func (c consent) passesCookie(tr tracker) bool {
 }
 
 // jarModel is what the test expects Chromium's cookie jar to hold: which
-// cookies exist (by "domain name") and whose _ga it is.
+// cookies exist (by "domain name"), whose _ga it is, and which choice the
+// shop's consent cookies hold (by format; none when absent).
 type jarModel struct {
 	has          map[string]bool
 	gaFromServer bool
+	consent      map[string]cmpChoice
 }
 
 func jarKey(domain, name string) string { return strings.TrimPrefix(domain, ".") + " " + name }
 
 // after is the jar after a load under c: the server's Set-Cookies that
-// the proxy let through, the page's own writes, and what it had.
+// the proxy let through, the consent cookies the proxy set on the page,
+// the page's own writes, and what it had.
 func (j jarModel) after(c consent) jarModel {
-	next := jarModel{has: map[string]bool{}, gaFromServer: j.gaFromServer || c.allows("analytics")}
+	next := jarModel{has: map[string]bool{}, gaFromServer: j.gaFromServer || c.allows("analytics"), consent: c.consentAfter(j.consent)}
 	for k, v := range j.has {
 		next.has[k] = v
+	}
+	for _, f := range consentFormats {
+		if _, ok := next.consent[f.name]; ok {
+			for _, name := range f.cookies {
+				next.has[jarKey(shopHost, name)] = true
+			}
+		}
 	}
 	for _, fc := range firstPartyCookies {
 		if fc.byPage || fc.name == "_ga" || c.keepsCookie(fc.category) {
@@ -129,7 +143,8 @@ func (j jarModel) after(c consent) jarModel {
 }
 
 // shopCookies are the shop's cookies in the jar j that the proxy lets
-// reach the shop under c.
+// reach the shop under c, and the consent cookies it sends it (essential:
+// never stripped).
 func (c consent) shopCookies(j jarModel) []string {
 	var names []string
 	for _, fc := range firstPartyCookies {
@@ -137,7 +152,7 @@ func (c consent) shopCookies(j jarModel) []string {
 			names = append(names, fc.name)
 		}
 	}
-	return names
+	return append(names, c.consentSent(j.consent)...)
 }
 
 // trackerCookies are the tracker's cookies in the jar j that may reach it
@@ -228,7 +243,9 @@ func checkServers(t *testing.T, label string, c consent, before, after jarModel,
 		must, may := c.shopCookies(before), c.shopCookies(after)
 		switch p {
 		case "/":
-			may = must // sent before anything of this load was set
+			// Sent before anything of this load was set; the proxy adds
+			// the consent cookies it writes to the navigation itself.
+			may = must
 		case "/api/cart":
 			must = may // sent after the page ran
 		}
@@ -264,6 +281,9 @@ func checkJar(t *testing.T, label string, c consent, want jarModel, jar []jarCoo
 	for _, fc := range firstPartyCookies {
 		keys = append(keys, jarKey(shopHost, fc.name))
 	}
+	for _, name := range consentCookieNames() {
+		keys = append(keys, jarKey(shopHost, name))
+	}
 	for _, tr := range trackers {
 		if tr.cookie != "" && tr.setBy == "" {
 			keys = append(keys, jarKey(registrable(tr.host), tr.cookie))
@@ -287,6 +307,7 @@ func checkJar(t *testing.T, label string, c consent, want jarModel, jar []jarCoo
 			t.Errorf("%s: jar _ga = %q, want %q (profile %s)", label, ga.Value, want, c.profile)
 		}
 	}
+	checkConsentJar(t, label, jar, shopHost, want.consent)
 }
 
 func checkPage(t *testing.T, label string, c consent, l pageLoad) {
