@@ -67,6 +67,11 @@ var purposeCategories = map[int][]string{
 	8: {"analytics"}, 9: {"analytics"}, 10: {"analytics"}, 11: {"functional"},
 }
 
+// writesFormat: the proxy writes the cookies of format f under c.
+func (c consent) writesFormat(f string) bool {
+	return c.writes && (c.formats == nil || slices.Contains(c.formats, f))
+}
+
 // choice is what c's consent cookies say.
 func (c consent) choice() cmpChoice {
 	ch := cmpChoice{
@@ -118,11 +123,11 @@ func (c consent) consentAfter(held map[string]cmpChoice) map[string]cmpChoice {
 	if next == nil {
 		next = map[string]cmpChoice{}
 	}
-	if !c.writes {
-		return next
-	}
 	ours := c.choice()
 	for _, f := range consentFormats {
+		if !c.writesFormat(f.name) {
+			continue
+		}
 		if h, ok := held[f.name]; !ok || c.enforce && !sameChoice(f.name, h, ours) {
 			next[f.name] = ours
 		}
@@ -137,7 +142,7 @@ func (c consent) consentAfter(held map[string]cmpChoice) map[string]cmpChoice {
 func (c consent) consentSent(held map[string]cmpChoice) []string {
 	var names []string
 	for _, f := range consentFormats {
-		if _, ok := held[f.name]; ok || c.writes {
+		if _, ok := held[f.name]; ok || c.writesFormat(f.name) {
 			names = append(names, f.cookies...)
 		}
 	}

@@ -1,7 +1,9 @@
 // Package e2e is consentproxy's end-to-end suite in a real browser: it
 // builds the consentproxy binary, starts it on loopback in front of fake
-// HTTPS sites (a shop and the trackers it embeds, served from
-// testdata/web), and drives headless Chromium through it with chromedp.
+// HTTPS sites (a shop and the trackers it embeds, and a news site whose
+// fake consent platform loads tags only for the groups the consent
+// cookies grant; served from testdata/web), and drives headless Chromium
+// through it with chromedp.
 // Chromium trusts the proxy's CA the way a QA engineer sets it up: an NSS
 // database made with certutil in a fresh HOME, never
 // --ignore-certificate-errors.

@@ -73,10 +73,12 @@ type consent struct {
 	stripUnknown  bool     // unknown_cookies: strip
 	onDeniedStrip bool     // on_denied: strip (else block)
 	gpc, dnt      bool
-	// writes: the proxy writes the profile's consent cookies on the
-	// shop (a consent_state with all four formats, as the built-in
-	// profiles have, and write_consent on); enforce: its enforce: true.
+	// writes: the proxy writes the profile's consent cookies on
+	// first-party sites (a consent_state, and write_consent on), of the
+	// consentFormats named in formats (nil: all four, as the built-in
+	// profiles do); enforce: its enforce: true.
 	writes, enforce bool
+	formats         []string
 }
 
 var allCategories = []string{"analytics", "advertising", "marketing", "social", "functional"}

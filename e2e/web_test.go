@@ -34,7 +34,20 @@ import (
 const (
 	shopHost = "shop.example"
 	shopURL  = "https://" + shopHost + "/"
+	// newsHost serves the fake CMP page (testdata/web/www.news.example):
+	// a subdomain, so that the consent cookies' Domain (the registrable
+	// domain, newsSite) differs from the page's host.
+	newsHost = "www.news.example"
+	newsSite = "news.example"
+	newsURL  = "https://" + newsHost + "/"
 )
+
+// sharedFiles are files of the fake web served from elsewhere in the
+// repository: the fake consent platform of proxy/testdata/cmp, one script
+// for the proxy's tests and this suite.
+var sharedFiles = map[string]string{
+	newsHost + "/cmp.js": filepath.Join("..", "proxy", "testdata", "cmp", "cmp.js"),
+}
 
 // webHosts are the names the fake web answers for. The trackers are real
 // vendor hosts with the endpoints of tracker-endpoints.md, so the proxy's
@@ -42,6 +55,8 @@ const (
 // preload list changes nothing.
 var webHosts = []string{
 	shopHost,
+	newsHost,
+	"securepubads.g.doubleclick.net",
 	"www.facebook.com",
 	"connect.facebook.net",
 	"www.googletagmanager.com",
@@ -88,13 +103,20 @@ const (
 )
 
 // received is one request as a fake server saw it. Cookie values are not
-// kept: the names are what consent is about.
+// kept, the names are what consent is about, except those of the consent
+// cookies: the test decodes the choice they carry. Of the query, only the
+// consent parameter gcs is kept.
 type received struct {
 	Host, Method, Path string
 	Cookies            []string // cookie names in order, every Cookie line
 	GPC, DNT           string   // Sec-GPC, DNT headers
 	ProfileHeader      bool     // X-Consent-Profile reached the server
 	FetchDest          string   // Sec-Fetch-Dest
+	// Consent holds the values of the consent cookies (consentFormats)
+	// by name, the first of each name as servers read them.
+	Consent map[string]string
+	// GCS is the query's gcs parameter (Google Consent Mode), "" if none.
+	GCS string
 }
 
 func (r received) String() string {
@@ -157,7 +179,14 @@ func (w *web) serve(rw http.ResponseWriter, r *http.Request) {
 	}
 	for _, c := range r.Cookies() {
 		rec.Cookies = append(rec.Cookies, c.Name)
+		if _, seen := rec.Consent[c.Name]; !seen && slices.Contains(consentCookieNames(), c.Name) {
+			if rec.Consent == nil {
+				rec.Consent = map[string]string{}
+			}
+			rec.Consent[c.Name] = c.Value
+		}
 	}
+	rec.GCS = r.URL.Query().Get("gcs")
 	w.mu.Lock()
 	w.log = append(w.log, rec)
 	w.mu.Unlock()
@@ -185,11 +214,15 @@ func (w *web) serve(rw http.ResponseWriter, r *http.Request) {
 	w.serveFile(rw, host, r.URL.Path)
 }
 
-// serveFile serves testdata/web/<host>/<path>, index.html for a directory.
+// serveFile serves testdata/web/<host>/<path>, index.html for a
+// directory, or a shared file.
 func (w *web) serveFile(rw http.ResponseWriter, host, p string) {
 	name := filepath.Join(w.root, host, filepath.FromSlash(path.Clean("/"+p)))
 	if strings.HasSuffix(p, "/") {
 		name = filepath.Join(name, "index.html")
+	}
+	if shared, ok := sharedFiles[host+p]; ok {
+		name = shared
 	}
 	body, err := os.ReadFile(name)
 	if err != nil {
