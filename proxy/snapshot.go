@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -110,13 +111,23 @@ func BuildRules(cfg config.Config) (*rules.Set, error) {
 	if pl := ProfilesLayer(cfg); pl != nil {
 		layers = append(layers, pl)
 	}
+	return CompileRules(layers...)
+}
+
+// CompileRules compiles rules layers as the running proxy does:
+// rules.Compile, then, when the profiles' consent_state writes cookie
+// names the rules do not keep as essential, once more with a last layer
+// that does (consentCookieLayer: the consent cookies the profiles write
+// must survive cookie filtering). BuildRules and the CLI's rules and
+// consent commands share it, so that `rules explain` answers what `run`
+// does.
+func CompileRules(layers ...*rules.File) (*rules.Set, error) {
 	set, err := rules.Compile(layers...)
 	if err != nil {
 		return nil, err
 	}
-	// The consent cookies the profiles write must survive cookie filtering.
 	if cl := consentCookieLayer(set); cl != nil {
-		return rules.Compile(append(layers, cl)...)
+		return rules.Compile(append(slices.Clip(layers), cl)...)
 	}
 	return set, nil
 }
