@@ -144,7 +144,7 @@ func (m *metrics) cacheFuncs(decisions func() (hits, misses uint64), certs func(
 func (m *metrics) eventsFunc(total func() uint64) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "consentproxy_events_total",
-		Help: "Events recorded (blocks, strips, cookies stripped, failures); /api/events keeps the last limits.event_ring_size.",
+		Help: "Events recorded (blocks, strips, cookies stripped, failures, signal mismatches); /api/events keeps the last limits.event_ring_size.",
 	}, func() float64 { return float64(total()) }))
 }
 

@@ -10,6 +10,11 @@
 // decision from the rules snapshot (snapshot.go), blocking or cookie
 // filtering, and an event and metrics (record.go, metrics.go); the admin
 // API exposes profiles, events, reload and metrics (api.go, reload.go).
+// The consent state (consentstate.go) puts the profile's consent-platform
+// cookies into first-party requests and the Set-Cookie of HTML
+// navigations (write_consent), and checks the consent signals of vendor
+// hits, each disagreement a signal_mismatch event; rules/consent encodes,
+// decodes and compares them.
 // Further behaviour plugs in through RequestHook and ResponseHook (see
 // hooks.go for the order): they run after enforcement and read its
 // verdict in Exchange.Consent.
