@@ -33,6 +33,10 @@ type Config struct {
 	// Profiles are user-defined profiles; a name equal to a built-in one
 	// replaces it.
 	Profiles []Profile `yaml:"profiles"`
+	// WriteConsent lets the proxy write the consent-platform cookies of the
+	// profiles' consent_state on first-party sites. Off, sites see a new
+	// visitor (their banner shows); consent signal checks run either way.
+	WriteConsent bool `yaml:"write_consent"`
 	// Listeners are extra proxy ports, each with its own profile and
 	// optionally asking for proxy credentials.
 	Listeners []Listener `yaml:"listeners"`

@@ -22,6 +22,10 @@ func Default() Config {
 		InterceptPorts: []int{443},
 		LogLevel:       "info",
 		LogFormat:      "console",
+		// On: with the built-in profiles, every first-party site the
+		// browser visits gets the profile's consent cookies while it holds
+		// no choice yet, so its banner stays closed.
+		WriteConsent: true,
 		Limits: Limits{
 			MaxConnections:        4096,
 			MaxHeaderBytes:        64 << 10,

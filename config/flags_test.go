@@ -110,7 +110,7 @@ func TestFlagsRegistered(t *testing.T) {
 			t.Errorf("help lacks %q:\n%s", want, out.String())
 		}
 	}
-	if n != 32 {
-		t.Errorf("%d settings have flags, want 32 (every top-level scalar and list and every limit)", n)
+	if n != 33 {
+		t.Errorf("%d settings have flags, want 33 (every top-level scalar and list and every limit)", n)
 	}
 }

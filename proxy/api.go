@@ -54,9 +54,11 @@ type ProfileJSON struct {
 	VendorOrigins map[string]string `json:"vendor_origins,omitempty"`
 	// Active marks the active default profile.
 	Active bool `json:"active"`
+	// ConsentState is the profile's consent_state, nil when it has none.
+	ConsentState *ConsentStateJSON `json:"consent_state"`
 }
 
-func profileJSON(p *rules.Profile, active bool) ProfileJSON {
+func profileJSON(snap *snapshot, p *rules.Profile, active bool) ProfileJSON {
 	spec := p.Spec()
 	out := ProfileJSON{
 		Name:           p.Name,
@@ -69,6 +71,7 @@ func profileJSON(p *rules.Profile, active bool) ProfileJSON {
 		DNT:            p.DNT,
 		Origin:         p.Origin.String(),
 		Active:         active,
+		ConsentState:   snap.consent.stateJSON(p),
 	}
 	for _, c := range p.AllowedCategories() {
 		out.Allow = append(out.Allow, string(c))
@@ -99,7 +102,7 @@ func (s *Server) apiProfiles(w http.ResponseWriter, _ *http.Request) {
 		Profiles     []ProfileJSON `json:"profiles"`
 	}{Active: active.Name, ActiveSource: activeSource(s.active.Load()), Profiles: []ProfileJSON{}}
 	for _, p := range snap.set.Profiles() {
-		out.Profiles = append(out.Profiles, profileJSON(p, p == active))
+		out.Profiles = append(out.Profiles, profileJSON(snap, p, p == active))
 	}
 	admin.WriteJSON(w, http.StatusOK, out)
 }
@@ -112,7 +115,7 @@ func (s *Server) apiProfileByName(w http.ResponseWriter, r *http.Request) {
 		admin.WriteError(w, http.StatusNotFound, fmt.Sprintf("unknown consent profile %q; profiles: %s", name, snap.profileNames()))
 		return
 	}
-	admin.WriteJSON(w, http.StatusOK, profileJSON(p, p == s.activeProfile(snap)))
+	admin.WriteJSON(w, http.StatusOK, profileJSON(snap, p, p == s.activeProfile(snap)))
 }
 
 // activeJSON is the body of GET and PUT /api/profile.
@@ -131,7 +134,7 @@ func (s *Server) activeJSON() activeJSON {
 	snap := s.snap.Load()
 	a := s.active.Load()
 	p := s.activeProfile(snap)
-	return activeJSON{Name: p.Name, SelectedBy: activeSource(a), Since: a.since.UTC(), Profile: profileJSON(p, true)}
+	return activeJSON{Name: p.Name, SelectedBy: activeSource(a), Since: a.since.UTC(), Profile: profileJSON(snap, p, true)}
 }
 
 func (s *Server) apiActiveProfile(w http.ResponseWriter, _ *http.Request) {

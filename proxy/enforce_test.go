@@ -29,28 +29,30 @@ type outcome struct {
 func TestBuiltinProfilesEndToEnd(t *testing.T) {
 	blockedGIF := outcome{status: 200, ctype: "image/gif", proxyGIF: true}
 	blocked204 := outcome{status: 204}
-	navReject := outcome{upstream: 1, sawCookies: "sitepref", status: 200, ctype: "text/html", setCookies: "sitepref"}
+	// Navigations and pages are first-party top-level HTML: the built-in
+	// profiles' consent cookies reach the server and are set (consentstate.go).
+	navReject := outcome{upstream: 1, sawCookies: plusConsent("sitepref"), status: 200, ctype: "text/html", setCookies: plusConsent("sitepref")}
 	want := map[string]map[string]outcome{
 		"reject-all": {
 			"pixel":      blockedGIF,
 			"script":     blocked204,
 			"beacon":     blocked204,
 			"navigation": navReject,
-			"page":       {upstream: 1, sawCookies: "JSESSIONID,shopprefs", status: 200, ctype: "text/html", setCookies: "JSESSIONID,shopprefs"},
+			"page":       {upstream: 1, sawCookies: plusConsent("JSESSIONID,shopprefs"), status: 200, ctype: "text/html", setCookies: plusConsent("JSESSIONID,shopprefs")},
 		},
 		"analytics-only": {
 			"pixel":      blockedGIF,
 			"script":     {upstream: 1, sawCookies: "_ga,_gid", status: 200, ctype: "text/javascript", setCookies: "_ga"},
 			"beacon":     {upstream: 1, sawCookies: "_ga,_gid", status: 204, setCookies: "_gid"},
 			"navigation": navReject,
-			"page":       {upstream: 1, sawCookies: "JSESSIONID,_ga,shopprefs", status: 200, ctype: "text/html", setCookies: "JSESSIONID,_ga,shopprefs"},
+			"page":       {upstream: 1, sawCookies: plusConsent("JSESSIONID,_ga,shopprefs"), status: 200, ctype: "text/html", setCookies: plusConsent("JSESSIONID,_ga,shopprefs")},
 		},
 		"accept-all": {
 			"pixel":      {upstream: 1, sawCookies: "_fbp,fr", status: 200, ctype: "image/gif", setCookies: "fr"},
 			"script":     {upstream: 1, sawCookies: "_ga,_gcl_au,_gid", status: 200, ctype: "text/javascript", setCookies: "_ga,_gcl_au"},
 			"beacon":     {upstream: 1, sawCookies: "_ga,_gid", status: 204, setCookies: "_gid"},
-			"navigation": {upstream: 1, sawCookies: "_fbp,fr,sitepref", status: 200, ctype: "text/html", setCookies: "fr,sitepref"},
-			"page":       {upstream: 1, sawCookies: "JSESSIONID,_ga,shopprefs", status: 200, ctype: "text/html", setCookies: "JSESSIONID,_ga,shopprefs"},
+			"navigation": {upstream: 1, sawCookies: plusConsent("_fbp,fr,sitepref"), status: 200, ctype: "text/html", setCookies: plusConsent("fr,sitepref")},
+			"page":       {upstream: 1, sawCookies: plusConsent("JSESSIONID,_ga,shopprefs"), status: 200, ctype: "text/html", setCookies: plusConsent("JSESSIONID,_ga,shopprefs")},
 		},
 	}
 	upCA := newTestCA(t, "upstream test CA")
@@ -136,6 +138,26 @@ func TestBlockedResponses(t *testing.T) {
 			resp, body = script.do(t, c)
 			if resp.StatusCode != 204 || len(body) != 0 || resp.Header.Get("Cache-Control") != "no-store" {
 				t.Errorf("script: got %d %q cache %q, want 204, empty, no-store", resp.StatusCode, body, resp.Header.Get("Cache-Control"))
+			}
+			// A cross-origin fetch() of a blocked tracker, and its preflight,
+			// must look like an empty success to the page, not a CORS error.
+			corsFetch := []string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "cors", "Sec-Fetch-Dest", "empty", "Origin", "https://shop.test"}
+			fetch := probe{method: "POST", url: tr.scheme + "://www.facebook.com/tr", hdr: corsFetch, body: "ev=PageView"}
+			resp, _ = fetch.do(t, c)
+			if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "https://shop.test" ||
+				resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
+				t.Errorf("cors fetch: got %d ACAO %q ACAC %q, want 204 echoing the Origin with credentials",
+					resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), resp.Header.Get("Access-Control-Allow-Credentials"))
+			}
+			preflight := probe{method: "OPTIONS", url: tr.scheme + "://www.facebook.com/tr",
+				hdr: append(corsFetch[:len(corsFetch):len(corsFetch)], "Access-Control-Request-Method", "PUT", "Access-Control-Request-Headers", "content-type,x-fb")}
+			resp, _ = preflight.do(t, c)
+			if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Methods") != "PUT" ||
+				resp.Header.Get("Access-Control-Allow-Headers") != "content-type,x-fb" || resp.Header.Get("Access-Control-Allow-Origin") != "https://shop.test" {
+				t.Errorf("preflight: got %d %v, want 204 allowing PUT and the asked headers", resp.StatusCode, resp.Header)
+			}
+			if resp, _ = pixel.do(t, c); resp.Header.Get("Access-Control-Allow-Origin") != "" {
+				t.Errorf("a request without Origin got CORS headers: %v", resp.Header)
 			}
 		})
 	}

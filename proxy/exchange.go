@@ -237,6 +237,7 @@ func (s *Server) responseStage(x *Exchange, resp *http.Response) (out *http.Resp
 		}
 	}()
 	s.enforceResponse(x, resp)
+	s.writeConsentResponse(x, resp)
 	for _, h := range s.respHooks {
 		h.HandleResponse(x, resp)
 	}

@@ -14,8 +14,8 @@ import (
 // changed: every request of a keep-alive connection and every stream of an
 // HTTP/2 tunnel share the same value concurrently.
 type ConnInfo struct {
-	// Listener is the configured address of the listener that accepted the
-	// connection (cfg.Listen for the main one).
+	// Listener is the bound address of the listener that accepted the
+	// connection (the real port even when the config said port 0).
 	Listener string
 	// Client is the client's address.
 	Client netip.AddrPort
@@ -86,12 +86,16 @@ func (f ResponseHookFunc) HandleResponse(x *Exchange, resp *http.Response) { f(x
 // Order of work for one exchange (see also exchange.go):
 //
 //  1. Enforcement, request side (enforce.go): profile resolution,
-//     classification, blocking, cookie filtering, consent signals. A block
-//     or a refused profile answers here, and no RequestHook runs.
+//     classification, the check of a vendor hit's consent signals
+//     (consentstate.go), blocking, cookie filtering, the consent cookies
+//     of the profile's consent_state on first-party requests, consent
+//     signals. A block or a refused profile answers here, and no
+//     RequestHook runs.
 //  2. RequestHooks, in option order; the first answer wins.
 //  3. The upstream (unless answered).
 //  4. Enforcement, response side: Set-Cookie filtering (forwarded
-//     responses only).
+//     responses only), then the consent cookies' Set-Cookie on the HTML
+//     page of a first-party top-level navigation.
 //  5. ResponseHooks, in option order, for every exchange, synthetic ones
 //     included. A hook that adds a Set-Cookie here (e.g. consent-platform
 //     cookies) is therefore not filtered.

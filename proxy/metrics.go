@@ -30,6 +30,7 @@ type metrics struct {
 	authFailures   *prometheus.CounterVec
 	profileErrors  prometheus.Counter
 	reloads        *prometheus.CounterVec
+	signals        *prometheus.CounterVec // consentstate.go
 
 	// decision-cache totals of the snapshots swapped out, so that the
 	// counters stay monotonic across reloads (each snapshot has its own
@@ -108,6 +109,7 @@ func newMetrics() *metrics {
 	m.failures.WithLabelValues(stageResponse)
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("failed")
+	m.signals = m.newSignalCounter()
 	return m
 }
 
@@ -142,7 +144,7 @@ func (m *metrics) cacheFuncs(decisions func() (hits, misses uint64), certs func(
 func (m *metrics) eventsFunc(total func() uint64) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "consentproxy_events_total",
-		Help: "Events recorded (blocks, strips, cookies stripped, failures); /api/events keeps the last limits.event_ring_size.",
+		Help: "Events recorded (blocks, strips, cookies stripped, failures, signal mismatches); /api/events keeps the last limits.event_ring_size.",
 	}, func() float64 { return float64(total()) }))
 }
 

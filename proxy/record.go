@@ -44,6 +44,7 @@ func (s *Server) record(x *Exchange, status int) {
 		return
 	}
 	c.recorded = true
+	s.recordSignals(x, status)
 	elapsed := time.Since(x.state.started).Seconds()
 	if !c.Decided && !c.failed {
 		// Refused before a decision (unknown profile): counted by

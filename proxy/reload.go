@@ -52,12 +52,13 @@ type RestartSetting struct {
 }
 
 // liveSettings are the settings a reload applies: the rules, the profiles,
-// which profile is the default, and the listeners' profile and credential
-// policies (for connections and requests that arrive after it). Everything
-// else (addresses, CA, upstream TLS, limits, logging) is bound at start.
+// which profile is the default, the listeners' profile and credential
+// policies (for connections and requests that arrive after it), and
+// write_consent. Everything else (addresses, CA, upstream TLS, limits,
+// logging) is bound at start.
 func liveSetting(key string) bool {
 	switch key {
-	case "rules", "profile", "profiles", "listeners", "proxy_auth", "proxy_password":
+	case "rules", "profile", "profiles", "listeners", "proxy_auth", "proxy_password", "write_consent":
 		return true
 	}
 	return false

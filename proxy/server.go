@@ -10,6 +10,11 @@
 // decision from the rules snapshot (snapshot.go), blocking or cookie
 // filtering, and an event and metrics (record.go, metrics.go); the admin
 // API exposes profiles, events, reload and metrics (api.go, reload.go).
+// The consent state (consentstate.go) puts the profile's consent-platform
+// cookies into first-party requests and the Set-Cookie of HTML
+// navigations (write_consent), and checks the consent signals of vendor
+// hits, each disagreement a signal_mismatch event; rules/consent encodes,
+// decodes and compares them.
 // Further behaviour plugs in through RequestHook and ResponseHook (see
 // hooks.go for the order): they run after enforcement and read its
 // verdict in Exchange.Consent.
@@ -271,7 +276,7 @@ func (s *Server) Start() error {
 
 	addrs := make([]string, 0, len(lns))
 	for i, ln := range lns {
-		tl := newTrackedListener(ln, binds[i].addr, lim.MaxConnections, lim.IdleTimeout)
+		tl := newTrackedListener(ln, ln.Addr().String(), lim.MaxConnections, lim.IdleTimeout)
 		tl.onAccept = s.listenerProfile(i)
 		tl.maxLine, tl.maxBlock = lim.MaxRequestLine, lim.MaxHeaderBytes
 		tl.onRefuse = func(v *violation, ci *ConnInfo) { s.clientRefused(v, ci, "") }
@@ -297,7 +302,7 @@ func (s *Server) Start() error {
 		zap.String("profile", s.cfg.Profile),
 	}
 	if aln != nil {
-		s.adminLn = newTrackedListener(aln, s.cfg.Admin, adminMaxConns, lim.IdleTimeout)
+		s.adminLn = newTrackedListener(aln, aln.Addr().String(), adminMaxConns, lim.IdleTimeout)
 		s.adminSrv = &http.Server{
 			Handler:           s.admin,
 			ReadHeaderTimeout: lim.ReadHeaderTimeout,

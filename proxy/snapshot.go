@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +38,8 @@ type snapshot struct {
 	// that a request costs a map probe, not a label hash.
 	counters map[rules.Category]*categoryCounters
 	warnings []string
+	// consent is the profiles' consent state (consentstate.go).
+	consent *snapshotConsent
 }
 
 // listenerPolicy is what a listener asks of its clients.
@@ -108,7 +111,25 @@ func BuildRules(cfg config.Config) (*rules.Set, error) {
 	if pl := ProfilesLayer(cfg); pl != nil {
 		layers = append(layers, pl)
 	}
-	return rules.Compile(layers...)
+	return CompileRules(layers...)
+}
+
+// CompileRules compiles rules layers as the running proxy does:
+// rules.Compile, then, when the profiles' consent_state writes cookie
+// names the rules do not keep as essential, once more with a last layer
+// that does (consentCookieLayer: the consent cookies the profiles write
+// must survive cookie filtering). BuildRules and the CLI's rules and
+// consent commands share it, so that `rules explain` answers what `run`
+// does.
+func CompileRules(layers ...*rules.File) (*rules.Set, error) {
+	set, err := rules.Compile(layers...)
+	if err != nil {
+		return nil, err
+	}
+	if cl := consentCookieLayer(set); cl != nil {
+		return rules.Compile(append(slices.Clip(layers), cl)...)
+	}
+	return set, nil
 }
 
 // at names where the value at key came from, for messages:
@@ -140,6 +161,7 @@ func buildSnapshot(cfg config.Config, running []config.Listener, prev *snapshot,
 		decider:  rules.NewDecider(set, cfg.Limits.DecisionCacheSize),
 		password: cfg.ProxyPassword,
 		built:    time.Now(),
+		consent:  newSnapshotConsent(set, cfg.WriteConsent),
 	}
 	known := strings.Join(set.ProfileNames(), ", ")
 	var errs []error

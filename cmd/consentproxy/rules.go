@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/consentproxy/consentproxy/config"
+	"github.com/consentproxy/consentproxy/proxy"
 	"github.com/consentproxy/consentproxy/rules"
 )
 
@@ -85,7 +86,8 @@ func compileRules(src ruleSources) (*rules.Set, []error) {
 		return nil, errs
 	}
 	layers = append(layers, src.Extra...)
-	set, err := rules.Compile(layers...)
+	// As `run` compiles them, consent cookie names included.
+	set, err := proxy.CompileRules(layers...)
 	if err != nil {
 		return nil, flatten(err)
 	}

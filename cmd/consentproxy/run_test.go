@@ -10,12 +10,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/consentproxy/consentproxy/config"
+	"github.com/consentproxy/consentproxy/proxy"
 	"github.com/consentproxy/consentproxy/rules"
 )
 
@@ -63,6 +66,68 @@ func TestRulesExplainWithConfig(t *testing.T) {
 	_, errOut, code = runRulesCLI(t, "rules", "explain", "--config", filepath.Join(dir, "missing.yaml"), url)
 	if code != 2 || !strings.Contains(errOut, "missing.yaml") {
 		t.Errorf("a missing config: code %d, stderr %q", code, errOut)
+	}
+}
+
+// `rules explain --config` compiles what run compiles (proxy.BuildRules):
+// the cookie names a consent_state writes are essential there too, a site
+// override's only on its site, so a profile that strips unknown cookies
+// keeps them.
+func TestRulesExplainConsentCookieNames(t *testing.T) {
+	cfgFile := writeRulesTestFile(t, t.TempDir(), "config.yaml", `profiles:
+  - name: qa
+    allow: []
+    unknown_cookies: strip
+    consent_state:
+      formats: [tcf, gpp]
+      tcf: {cookie: my_tcf}
+      gpp: {cookie: my_gpp, sid_cookie: my_gpp_sid}
+      sites:
+        shop.example:
+          tcf: {cookie: shop_tcf}
+`)
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSet, err := proxy.BuildRules(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qa, _ := runSet.Profile("qa")
+	cookies := []string{"my_tcf", "my_gpp", "my_gpp_sid", "shop_tcf", "euconsent-v2", "other"}
+	tests := []struct {
+		host string
+		keep []string
+	}{
+		{"www.shop.example", []string{"my_tcf", "my_gpp", "my_gpp_sid", "shop_tcf", "euconsent-v2"}},
+		{"news.example", []string{"my_tcf", "my_gpp", "my_gpp_sid", "euconsent-v2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			args := []string{"rules", "explain", "--json", "--config", cfgFile, "--profile", "qa", "--site", "https://" + tt.host + "/"}
+			for _, c := range cookies {
+				args = append(args, "--cookie", c)
+			}
+			out, errOut, code := runRulesCLI(t, append(args, "https://"+tt.host+"/")...)
+			var ex rules.Explanation
+			if code != 0 || json.Unmarshal([]byte(out), &ex) != nil {
+				t.Fatalf("code %d, stdout %q, stderr %q", code, out, errOut)
+			}
+			var kept []string
+			for _, c := range ex.Cookies {
+				if c.Verdict == "keep" {
+					kept = append(kept, c.Name)
+				}
+			}
+			if !reflect.DeepEqual(kept, tt.keep) {
+				t.Errorf("explain keeps %v, want %v", kept, tt.keep)
+			}
+			want := runSet.Explain(qa, rules.Request{Host: tt.host, Path: "/", Context: rules.FirstParty}, cookies)
+			if !reflect.DeepEqual(ex.Cookies, want.Cookies) {
+				t.Errorf("explain's cookies differ from the rules run compiles:\n got %+v\nwant %+v", ex.Cookies, want.Cookies)
+			}
+		})
 	}
 }
 

@@ -1,10 +1,14 @@
 // Package events is the record of what consent enforcement did: the event
-// vocabulary (actions, cookie directions), the Event a block or a strip
-// produces, and Ring, the bounded in-memory buffer /api/events reads.
+// vocabulary (actions, cookie directions), the Event a block, a strip or a
+// consent-signal mismatch produces, and Ring, the bounded in-memory buffer
+// /api/events reads.
 //
 // An event never holds a cookie value, a query string or proxy
 // credentials: the proxy fills it from names, the decoded URL path and the
-// decision only, and Path is cut to MaxPathBytes.
+// decision only, and Path is cut to MaxPathBytes. A signal_mismatch adds
+// the one consent parameter at fault and short renderings of what it
+// claims (a gcs value, the purposes a TC string grants), never the whole
+// consent string or another parameter.
 package events
 
 import (
@@ -37,11 +41,16 @@ const (
 	// FailClosed: deciding or rewriting failed; the request was answered
 	// 502 and never forwarded.
 	FailClosed Action = "fail-closed"
+	// SignalMismatch: a consent signal of a vendor hit (gcs, gcd, npa,
+	// gdpr, gdpr_consent, gpp, gpp_sid) disagrees with the profile; the
+	// event's Signal says which and how. One event per disagreement,
+	// whether the hit was blocked or forwarded.
+	SignalMismatch Action = "signal_mismatch"
 )
 
 // Actions returns every event action, in documentation order.
 func Actions() []Action {
-	return []Action{BlockImage, BlockEmpty, Strip, CookiesStripped, FailClosed}
+	return []Action{BlockImage, BlockEmpty, Strip, CookiesStripped, FailClosed, SignalMismatch}
 }
 
 // ParseAction reports the action named s.
@@ -93,8 +102,8 @@ type Cookie struct {
 	Reason string `json:"reason"`
 }
 
-// Event is one block or strip. Once added to a Ring it is never changed,
-// so readers may share its Cookies slice.
+// Event is one block, strip or signal mismatch. Once added to a Ring it
+// is never changed, so readers may share its Cookies slice.
 type Event struct {
 	// ID numbers events from 1 in the order the ring received them.
 	ID   uint64    `json:"id"`
@@ -130,6 +139,27 @@ type Event struct {
 	// CookiesOmitted counts stripped cookies beyond MaxCookies, which the
 	// event does not list.
 	CookiesOmitted int `json:"cookies_omitted,omitempty"`
+	// Signal is the disagreement of a signal_mismatch event; nil for the
+	// other actions.
+	Signal *Signal `json:"signal,omitempty"`
+}
+
+// Signal is a consent signal of a vendor hit that disagrees with the
+// profile. Claimed and Expected are short renderings (a gcs value, the
+// purposes a TC string grants), never a whole consent string nor any other
+// query parameter; each is cut to MaxSignalBytes.
+type Signal struct {
+	// Param is the query parameter: gcs, gcd, npa, gdpr, gdpr_consent,
+	// gpp or gpp_sid.
+	Param    string `json:"param"`
+	Claimed  string `json:"claimed"`
+	Expected string `json:"expected"`
+	// Overclaim is set when the hit claims consent the profile refused
+	// (the privacy problem); false when it claims less than allowed.
+	Overclaim bool `json:"overclaim"`
+	// Blocked says whether the hit itself was blocked (nothing reached the
+	// vendor) or forwarded carrying the signal.
+	Blocked bool `json:"blocked"`
 }
 
 // Bounds on one event, so that a ring of N events holds a bounded amount
@@ -138,6 +168,7 @@ const (
 	MaxPathBytes       = 512
 	MaxCookies         = 32
 	MaxCookieNameBytes = 128
+	MaxSignalBytes     = 256
 )
 
 // TruncatePath cuts a path to MaxPathBytes (on a UTF-8 boundary), marking
@@ -146,6 +177,9 @@ func TruncatePath(p string) string { return truncate(p, MaxPathBytes) }
 
 // TruncateName cuts a cookie name to MaxCookieNameBytes.
 func TruncateName(n string) string { return truncate(n, MaxCookieNameBytes) }
+
+// TruncateSignal cuts a signal rendering to MaxSignalBytes.
+func TruncateSignal(s string) string { return truncate(s, MaxSignalBytes) }
 
 func truncate(s string, max int) string {
 	if len(s) <= max {
