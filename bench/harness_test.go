@@ -207,8 +207,8 @@ func TestParseOptions(t *testing.T) {
 		wantErr string
 		check   func(options) bool
 	}{
-		{args: nil, check: func(o options) bool { return o.rounds == 5 && o.window == 1500*time.Millisecond && o.external }},
-		{args: []string{"--quick"}, check: func(o options) bool { return o.rounds == 1 && o.window == 300*time.Millisecond }},
+		{args: nil, check: func(o options) bool { return o.rounds == 5 && o.window == 1200*time.Millisecond && o.external }},
+		{args: []string{"--quick"}, check: func(o options) bool { return o.rounds == 1 && o.window == 250*time.Millisecond }},
 		{args: []string{"--quick", "--rounds", "3"}, check: func(o options) bool { return o.rounds == 3 }},
 		{args: []string{"--targets", "consentproxy,squid"}, check: func(o options) bool {
 			return slices.Equal(o.targets, []string{"consentproxy", "squid"})

@@ -76,7 +76,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.quick, "quick", false, "smoke run of about 30 seconds: 1 round of short windows")
 	fs.StringVar(&o.out, "out", "", "directory for results.md, results.jsonl, logs and profiles (default: a new directory under $TMPDIR)")
 	fs.IntVar(&o.rounds, "rounds", 0, "rounds per scenario, each target once per round (default 5; 1 with --quick)")
-	fs.DurationVar(&o.window, "duration", 0, "measured window per target per round (default 1.5s; 300ms with --quick)")
+	fs.DurationVar(&o.window, "duration", 0, "measured window per target per round (default 1.2s; 250ms with --quick)")
 	fs.DurationVar(&o.warmup, "warmup", 0, "unmeasured load before each window (default 300ms; 100ms with --quick)")
 	fs.StringVar(&targets, "targets", "", "comma-separated targets to run (default: all found): "+strings.Join(allTargets(), ","))
 	fs.StringVar(&scens, "scenarios", "", "comma-separated scenario ids to run (default: all)")
@@ -98,7 +98,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		o.rounds = pick(o.quick, 1, 5)
 	}
 	if o.window == 0 {
-		o.window = pick(o.quick, 300*time.Millisecond, 1500*time.Millisecond)
+		o.window = pick(o.quick, 250*time.Millisecond, 1200*time.Millisecond)
 	}
 	if o.warmup == 0 {
 		o.warmup = pick(o.quick, 100*time.Millisecond, 300*time.Millisecond)

@@ -51,6 +51,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 		if out, err = os.MkdirTemp("", "consentproxy-bench-"+time.Now().Format("20060102-150405")+"-"); err != nil {
 			return nil, err
 		}
+		_ = os.Chmod(out, 0o755) // results for everyone to read, and Squid's log to reach
 	} else if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("--out: %w", err)
 	}
@@ -97,10 +98,12 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 		if !want(s.name) {
 			continue
 		}
-		t, err := s.start(bins[s.name], pl, up)
+		start := func() (*target, error) { return s.start(bins[s.name], pl, up) }
+		t, err := start()
 		if err != nil {
 			return nil, err
 		}
+		t.start = start
 		targets = append(targets, t)
 	}
 	var skipped []string
@@ -114,7 +117,8 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 				skipped = append(skipped, tool.name+" (not installed)")
 				continue
 			}
-			t, err := tool.start(bin, pl, up)
+			start := func() (*target, error) { return tool.start(bin, pl, up) }
+			t, err := start()
 			if err != nil {
 				if len(o.targets) > 0 {
 					return nil, err // asked for by name: a failure is an error
@@ -123,6 +127,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 				skipped = append(skipped, tool.name+" (failed to start, see its log)")
 				continue
 			}
+			t.start = start
 			targets = append(targets, t)
 		}
 	}
@@ -149,6 +154,13 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 				eligible = append(eligible, t)
 			}
 		}
+		if sc.fresh {
+			for _, t := range eligible {
+				if err := t.restart(); err != nil {
+					return nil, fmt.Errorf("restart %s before %s: %w", t.name, sc.id, err)
+				}
+			}
+		}
 		results := map[string][]roundResult{}
 		for round := range o.rounds {
 			// Rotate the order each round, so no target always runs
@@ -162,6 +174,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 				if err := t.alive(); err != nil {
 					return nil, err
 				}
+				t.settle()
 				results[t.name] = append(results[t.name], rr)
 				fmt.Fprintf(logw, "  %-18s round %d/%d  %-13s %9.0f req/s  p50 %7.2f ms  errors %d\n", sc.id, round+1, o.rounds,
 					t.name, float64(rr.load.requests)/rr.load.elapsed.Seconds(), ms(percentile(rr.load.latencies, 0.5)), rr.load.errors)

@@ -25,6 +25,9 @@ type scenario struct {
 	// interceptOnly: only for targets that intercept HTTPS (and direct, the
 	// reference): for a blind tunnel it would repeat another scenario.
 	interceptOnly bool
+	// fresh: restart every proxy before the scenario, so that its peak RSS
+	// is its own and not what an earlier scenario left in the heap.
+	fresh bool
 }
 
 func scenarios(memClients int) []scenario {
@@ -34,6 +37,8 @@ func scenarios(memClients int) []scenario {
 	return []scenario{
 		{id: "http-ka-c1", title: "HTTP keep-alive, c=1", keepAlive: true, conc: 1, mix: pageAndPixel},
 		{id: "http-ka-c16", title: "HTTP keep-alive, c=16", keepAlive: true, conc: 16, mix: pageAndPixel},
+		{id: "http-new-c1", title: "HTTP new connection per request, c=1", conc: 1, mix: pageAndPixel},
+		{id: "http-new-c16", title: "HTTP new connection per request, c=16", conc: 16, mix: pageAndPixel},
 		{id: "https-ka-c1", title: "HTTPS keep-alive, c=1", https: true, keepAlive: true, conc: 1, mix: pageAndPixel},
 		{id: "https-ka-c16", title: "HTTPS keep-alive, c=16", https: true, keepAlive: true, conc: 16, mix: pageAndPixel},
 		{id: "https-new-c1", title: "HTTPS new connection per request, c=1", https: true, conc: 1, mix: pageAndPixel},
@@ -43,7 +48,7 @@ func scenarios(memClients int) []scenario {
 		{id: "https-1mib-c4", title: "HTTPS keep-alive 1 MiB body, c=4", https: true, keepAlive: true, conc: 4,
 			mix: []resource{resLarge}},
 		{id: fmt.Sprintf("https-ka-c%d-mem", memClients), title: fmt.Sprintf("HTTPS keep-alive, %d clients (memory)", memClients),
-			https: true, keepAlive: true, conc: memClients, mix: pageAndPixel, memory: true, interceptOnly: true},
+			https: true, keepAlive: true, conc: memClients, mix: pageAndPixel, memory: true, interceptOnly: true, fresh: true},
 	}
 }
 

@@ -57,6 +57,41 @@ type target struct {
 	admin   string
 	version string
 	proc    *process
+	// start starts the target's process again (nil for direct).
+	start func() (*target, error)
+}
+
+// restart replaces the target's process by a new one.
+func (t *target) restart() error {
+	if t.start == nil {
+		return nil
+	}
+	t.stop()
+	n, err := t.start()
+	if err != nil {
+		return err
+	}
+	n.start = t.start
+	*t = *n
+	return nil
+}
+
+// settle waits until the target's processes are idle (at most one 10 ms
+// clock tick of CPU in 200 ms, for at most 5 s): a proxy still draining
+// the connections of its window would otherwise take CPU from the next
+// target's.
+func (t *target) settle() {
+	pid := t.pid()
+	if pid == 0 {
+		return
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		c0 := cpuSeconds(pid)
+		time.Sleep(200 * time.Millisecond)
+		if cpuSeconds(pid)-c0 <= 1.0/clockTicks {
+			return
+		}
+	}
 }
 
 // kind is how the target handles HTTPS, for the table.
@@ -456,15 +491,23 @@ func startSquid(bin string, pl places, up *upstream) (*target, error) {
 		return nil, err
 	}
 	// Squid started as root runs as its cache_effective_user, which must
-	// be able to write its log and pid file.
+	// be able to write its pid file and its log. The log goes with the
+	// results; where that user cannot reach it, Squid writes to stderr,
+	// which is squid.log.
 	_ = os.Chmod(dir, 0o777)
+	_ = os.Chmod(pl.work, 0o711)
+	cacheLog := filepath.Join(pl.logs, "squid-cache.log")
+	if f, err := os.OpenFile(cacheLog, os.O_CREATE|os.O_WRONLY, 0o666); err == nil {
+		f.Close()
+		_ = os.Chmod(cacheLog, 0o666)
+	}
 	conf := []string{
 		"http_port " + addr,
 		"http_access allow all", // the port is loopback-only
 		"cache deny all",
 		"access_log none",
 		"cache_store_log none",
-		"cache_log " + filepath.Join(dir, "cache.log"),
+		"cache_log " + cacheLog,
 		"pid_filename " + filepath.Join(dir, "squid.pid"),
 		"coredump_dir " + dir,
 		"visible_hostname consentproxy-bench",
