@@ -32,7 +32,10 @@ func (e *closedByProxy) Unwrap() error { return net.ErrClosed }
 // reached) and wraps each accepted connection in a clientConn.
 type trackedListener struct {
 	net.Listener
-	name      string
+	name string
+	// onAccept completes the ConnInfo of each accepted connection (the
+	// listener's profile); nil for the admin listener.
+	onAccept  func(*ConnInfo)
 	idle      time.Duration
 	slots     chan struct{}
 	done      chan struct{}
@@ -153,6 +156,9 @@ func newClientConn(c net.Conn, l *trackedListener) *clientConn {
 	ctx, cancel := context.WithCancel(context.Background())
 	cc := &clientConn{Conn: c, l: l, idle: l.idle, ctx: ctx, cancel: cancel}
 	cc.info = &ConnInfo{Listener: l.name, Client: addrPort(c.RemoteAddr())}
+	if l.onAccept != nil {
+		l.onAccept(cc.info)
+	}
 	cc.touch()
 	cc.timerMu.Lock()
 	cc.timer = time.AfterFunc(cc.idle, cc.checkIdle)

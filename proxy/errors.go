@@ -26,7 +26,22 @@ type upstreamFailure struct {
 	status int    // 502, 503, 504, 403
 	reason string // short, no URL, no query string
 	level  failureLevel
+	// kind is a fixed word for the metrics label (reason is free text).
+	kind string
 }
+
+// Kinds of upstream failure: the values of the reason label of
+// consentproxy_upstream_errors_total.
+const (
+	failOwnListener = "own-listener"
+	failDNS         = "dns"
+	failCertificate = "certificate"
+	failTLS         = "tls"
+	failConnect     = "connect"
+	failTimeout     = "timeout"
+	failClosed      = "closed"
+	failOther       = "other"
+)
 
 type failureLevel int
 
@@ -57,7 +72,7 @@ func classifyUpstreamError(err error, lim timeouts) upstreamFailure {
 	)
 	switch {
 	case errors.Is(err, errOwnListener):
-		return upstreamFailure{status: http.StatusForbidden, reason: errOwnListener.Error(), level: levelWarn}
+		return upstreamFailure{status: http.StatusForbidden, reason: errOwnListener.Error(), level: levelWarn, kind: failOwnListener}
 	case errors.As(err, &dnsErr):
 		reason := "cannot resolve host"
 		switch {
@@ -68,32 +83,32 @@ func classifyUpstreamError(err error, lim timeouts) upstreamFailure {
 		case dnsErr.Err != "":
 			reason += ": " + dnsErr.Err
 		}
-		return upstreamFailure{status: http.StatusBadGateway, reason: reason}
+		return upstreamFailure{status: http.StatusBadGateway, reason: reason, kind: failDNS}
 	case errors.As(err, &verifErr), errors.As(err, &unknown), errors.As(err, &hostErr), errors.As(err, &invalid):
 		var inner error = err
 		if verifErr != nil {
 			inner = verifErr.Err
 		}
-		return upstreamFailure{status: http.StatusBadGateway, level: levelWarn,
+		return upstreamFailure{status: http.StatusBadGateway, level: levelWarn, kind: failCertificate,
 			reason: "upstream certificate not trusted: " + inner.Error() +
 				" (add its CA with --upstream-ca FILE)"}
 	case errors.As(err, &alert), errors.As(err, &recErr):
-		return upstreamFailure{status: http.StatusBadGateway, level: levelWarn,
+		return upstreamFailure{status: http.StatusBadGateway, level: levelWarn, kind: failTLS,
 			reason: "TLS handshake with upstream failed: " + err.Error()}
 	case errors.As(err, &opErr) && opErr.Op == "dial":
-		return upstreamFailure{status: http.StatusBadGateway, reason: dialReason(opErr, lim.dial)}
+		return upstreamFailure{status: http.StatusBadGateway, reason: dialReason(opErr, lim.dial), kind: failConnect}
 	case isTLSHandshakeTimeout(err):
-		return upstreamFailure{status: http.StatusBadGateway,
+		return upstreamFailure{status: http.StatusBadGateway, kind: failTimeout,
 			reason: "TLS handshake not done within " + lim.handshake.String() + " (limits.handshake_timeout)"}
 	case strings.Contains(err.Error(), "timeout awaiting response headers"):
-		return upstreamFailure{status: http.StatusGatewayTimeout,
+		return upstreamFailure{status: http.StatusGatewayTimeout, kind: failTimeout,
 			reason: "no response headers within " + lim.responseHeader.String() + " (limits.response_header_timeout)"}
 	case errors.As(err, &netErr) && netErr.Timeout():
-		return upstreamFailure{status: http.StatusGatewayTimeout, reason: "timed out"}
+		return upstreamFailure{status: http.StatusGatewayTimeout, reason: "timed out", kind: failTimeout}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
-		return upstreamFailure{status: http.StatusBadGateway, reason: "connection closed before a complete response"}
+		return upstreamFailure{status: http.StatusBadGateway, reason: "connection closed before a complete response", kind: failClosed}
 	}
-	return upstreamFailure{status: http.StatusBadGateway, reason: redactURLs(err.Error())}
+	return upstreamFailure{status: http.StatusBadGateway, reason: redactURLs(err.Error()), kind: failOther}
 }
 
 func isTLSHandshakeTimeout(err error) bool {

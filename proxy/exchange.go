@@ -3,9 +3,12 @@ package proxy
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"time"
 
 	"github.com/elazarl/goproxy"
@@ -60,7 +63,13 @@ func (s *Server) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.Con
 	info := &ConnInfo{Target: host}
 	if cc != nil {
 		info.Listener, info.Client = cc.info.Listener, cc.info.Client
+		info.Profile, info.ProfileSource = cc.info.Profile, cc.info.ProfileSource
 		cc.hijacked.Store(true) // goproxy hijacks it for every action we return
+	}
+	if ch, ok := choiceFrom(ctx.Req.Context()); ok {
+		// The gate checked the CONNECT's credentials or X-Consent-Profile:
+		// the choice holds for every request of the tunnel.
+		info.Profile, info.ProfileSource = ch.name, ch.source
 	}
 	name, port, err := net.SplitHostPort(host)
 	if err != nil {
@@ -134,6 +143,7 @@ func (s *Server) connectFailed(w io.Writer, ctx *goproxy.ProxyCtx, err error) {
 		return
 	}
 	f := classifyUpstreamError(err, s.up.lim)
+	s.metrics.upstreamErrors.WithLabelValues(f.kind).Inc()
 	s.log.Info("connect failed", zap.String("upstream", target), zap.Int("status", f.status), zap.String("reason", f.reason))
 	_, _ = io.WriteString(w, rawErrorResponse(f.status, errorBody(target, f)))
 }
@@ -149,6 +159,13 @@ func (s *Server) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.
 		} else {
 			x.Conn = &ConnInfo{Client: addrPortString(req.RemoteAddr)}
 		}
+		if ch, ok := choiceFrom(req.Context()); ok {
+			// Plain HTTP through a listener asking for credentials: each
+			// request carries its own, so the choice is the request's.
+			ci := *x.Conn
+			ci.Profile, ci.ProfileSource = ch.name, ch.source
+			x.Conn = &ci
+		}
 	}
 	ctx.UserData = x
 	if ctx.RoundTripper == nil {
@@ -158,26 +175,85 @@ func (s *Server) handleRequest(req *http.Request, ctx *goproxy.ProxyCtx) (*http.
 		// Shutdown waits for this count to drop before closing the tunnel.
 		x.state.conn.inflight.Add(1)
 	}
-	for _, h := range s.reqHooks {
-		if resp := h.HandleRequest(x); resp != nil {
-			x.Synthetic = true
-			if resp.Request == nil {
-				resp.Request = x.Request
-			}
-			return x.Request, x.track(resp)
+	if resp := s.requestStage(x); resp != nil {
+		x.Synthetic = true
+		if resp.Request == nil {
+			resp.Request = x.Request
 		}
+		return x.Request, x.track(resp)
 	}
 	return x.Request, nil
 }
 
-func (s *Server) handleResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
-	x, ok := ctx.UserData.(*Exchange)
-	if !ok || resp == nil {
+// requestStage runs enforcement, then the request hooks. It fails closed:
+// a panic in any of them answers 502, and the request, whose cookies may
+// not have been filtered yet, is never forwarded.
+func (s *Server) requestStage(x *Exchange) (resp *http.Response) {
+	defer func() {
+		if v := recover(); v != nil {
+			resp = s.failClosed(x, stageRequest, v)
+		}
+	}()
+	if resp := s.enforceRequest(x); resp != nil {
 		return resp
 	}
+	for _, h := range s.reqHooks {
+		if resp := h.HandleRequest(x); resp != nil {
+			return resp
+		}
+	}
+	return nil
+}
+
+// responseStage runs enforcement's Set-Cookie filtering, then the response
+// hooks. A panic replaces the response by a 502: its Set-Cookie fields may
+// not have been filtered, so it must not reach the client.
+func (s *Server) responseStage(x *Exchange, resp *http.Response) (out *http.Response) {
+	defer func() {
+		if v := recover(); v != nil {
+			if resp.Body != nil {
+				_ = resp.Body.Close() // also ends the exchange for Shutdown
+			}
+			out = x.track(s.failClosed(x, stageResponse, v))
+		}
+	}()
+	s.enforceResponse(x, resp)
 	for _, h := range s.respHooks {
 		h.HandleResponse(x, resp)
 	}
+	return resp
+}
+
+// failClosed logs and counts a panic in enforcement or a hook and returns
+// the 502 that replaces the exchange. The panic value is logged only when
+// it is a runtime error (whose text holds no request data); other values
+// could quote headers, so only their type is.
+func (s *Server) failClosed(x *Exchange, stage string, v any) *http.Response {
+	x.Consent.failed = true
+	x.Synthetic = true
+	s.metrics.failures.WithLabelValues(stage).Inc()
+	fields := []zap.Field{zap.String("stage", stage), zap.String("host", hostOf(x.Request.URL)),
+		zap.String("path", x.Request.URL.Path), zap.String("panic_type", fmt.Sprintf("%T", v))}
+	if re, ok := v.(runtime.Error); ok {
+		fields = append(fields, zap.String("panic", re.Error()))
+	}
+	fields = append(fields, zap.ByteString("stack", debug.Stack()))
+	s.log.Error("enforcement failed; request not forwarded (fail closed)", fields...)
+	return errorResponse(x.Request, http.StatusBadGateway,
+		"consentproxy: internal error while applying the consent profile; the request was not forwarded\n")
+}
+
+func (s *Server) handleResponse(resp *http.Response, ctx *goproxy.ProxyCtx) *http.Response {
+	x, ok := ctx.UserData.(*Exchange)
+	if !ok {
+		return resp
+	}
+	if resp == nil {
+		s.record(x, 0)
+		return resp
+	}
+	resp = s.responseStage(x, resp)
+	s.record(x, resp.StatusCode)
 	if s.draining.Load() && x.state.tunnel {
 		// Ends goproxy's keep-alive loop after this response, so Shutdown
 		// can close the tunnel without cutting a request.

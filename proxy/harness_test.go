@@ -210,6 +210,10 @@ type clientOpts struct {
 	h2       bool
 	roots    *x509.CertPool // default: the proxy CA only
 	connects *atomic.Int32  // counts CONNECTs the client sends
+	// proxy overrides the proxy URL (another listener, credentials).
+	proxy *url.URL
+	// connectHeader is sent on every CONNECT.
+	connectHeader http.Header
 }
 
 func (e *env) client(t testing.TB, o clientOpts) *http.Client {
@@ -218,8 +222,13 @@ func (e *env) client(t testing.TB, o clientOpts) *http.Client {
 	if roots == nil {
 		roots = e.proxyPool
 	}
+	proxyURL := e.proxyURL
+	if o.proxy != nil {
+		proxyURL = o.proxy
+	}
 	tr := &http.Transport{
-		Proxy:              http.ProxyURL(e.proxyURL),
+		Proxy:              http.ProxyURL(proxyURL),
+		ProxyConnectHeader: o.connectHeader,
 		TLSClientConfig:    &tls.Config{RootCAs: roots},
 		DisableCompression: true,
 		ForceAttemptHTTP2:  o.h2,

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+
+	"github.com/consentproxy/consentproxy/config"
 )
 
 // ConnInfo is what the proxy knows about a client connection, and for a
@@ -22,6 +24,14 @@ type ConnInfo struct {
 	Target string
 	// Intercepted reports a MITM tunnel (false: blind tunnel or plain HTTP).
 	Intercepted bool
+	// Profile is the consent profile fixed for this connection, "" when
+	// none is: the listener's own profile (recorded at accept), or for a
+	// tunnel the profile its CONNECT chose by X-Consent-Profile or proxy
+	// credentials. A request's own X-Consent-Profile beats it; without
+	// either, the active default applies, looked up per request.
+	Profile string
+	// ProfileSource says what fixed Profile (SourceDefault when "").
+	ProfileSource ProfileSource
 }
 
 // Exchange is one request on its way through the proxy, as hooks see it.
@@ -35,6 +45,11 @@ type Exchange struct {
 	// Synthetic is set once the response was made by the proxy (a hook's
 	// answer or an upstream error page) instead of coming from the upstream.
 	Synthetic bool
+	// Consent is what consent enforcement decided for this exchange. The
+	// enforcement stage fills it before any RequestHook runs, so hooks can
+	// read the profile, the request facts and the decision (see
+	// Consent.Decided for exchanges it answered before deciding).
+	Consent Consent
 
 	state exchangeState
 	once  sync.Once
@@ -68,12 +83,43 @@ type ResponseHookFunc func(x *Exchange, resp *http.Response)
 
 func (f ResponseHookFunc) HandleResponse(x *Exchange, resp *http.Response) { f(x, resp) }
 
+// Order of work for one exchange (see also exchange.go):
+//
+//  1. Enforcement, request side (enforce.go): profile resolution,
+//     classification, blocking, cookie filtering, consent signals. A block
+//     or a refused profile answers here, and no RequestHook runs.
+//  2. RequestHooks, in option order; the first answer wins.
+//  3. The upstream (unless answered).
+//  4. Enforcement, response side: Set-Cookie filtering (forwarded
+//     responses only).
+//  5. ResponseHooks, in option order, for every exchange, synthetic ones
+//     included. A hook that adds a Set-Cookie here (e.g. consent-platform
+//     cookies) is therefore not filtered.
+//  6. The event and metrics of the exchange, once its response is final.
+//
+// A panic in any stage fails closed: the request is answered 502 and never
+// forwarded (or its response replaced by a 502), and the proxy keeps
+// running.
+
 // Option configures a Server at New.
 type Option func(*options)
 
 type options struct {
 	requestHooks  []RequestHook
 	responseHooks []ResponseHook
+	reload        ReloadFunc
+}
+
+// ReloadFunc produces the configuration a reload applies. The command
+// passes one that resolves the configuration exactly as at start (file,
+// environment, flags); without one, a reload re-reads the rules files of
+// the running configuration.
+type ReloadFunc func() (config.Config, error)
+
+// WithReload sets how Reload (POST /api/reload, SIGHUP) obtains the new
+// configuration.
+func WithReload(f ReloadFunc) Option {
+	return func(o *options) { o.reload = f }
 }
 
 // WithRequestHooks appends request hooks. They run in the order given, and

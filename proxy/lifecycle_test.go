@@ -143,7 +143,7 @@ func TestSilentConnectsReleaseGoroutines(t *testing.T) {
 		conns = append(conns, c)
 		readers = append(readers, r)
 	}
-	if got := e.srv.proxyLn.open(); got != n {
+	if got := e.srv.servers[0].ln.open(); got != n {
 		t.Fatalf("open connections after %d CONNECTs: got %d", n, got)
 	}
 	var wg sync.WaitGroup
@@ -158,10 +158,10 @@ func TestSilentConnectsReleaseGoroutines(t *testing.T) {
 	// The proxy's bookkeeping and goroutines wind down right after the
 	// sockets closed; poll.
 	deadline := time.Now().Add(10 * time.Second)
-	for (e.srv.proxyLn.open() > 0 || runtime.NumGoroutine() > before+10) && time.Now().Before(deadline) {
+	for (e.srv.servers[0].ln.open() > 0 || runtime.NumGoroutine() > before+10) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if got := e.srv.proxyLn.open(); got != 0 {
+	if got := e.srv.servers[0].ln.open(); got != 0 {
 		t.Errorf("open connections after the idle timeout: got %d, want 0", got)
 	}
 	if got := runtime.NumGoroutine(); got > before+10 {
@@ -305,7 +305,7 @@ func TestShutdownIsGraceful(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if got := e.srv.proxyLn.open(); got != 0 {
+	if got := e.srv.servers[0].ln.open(); got != 0 {
 		t.Errorf("connections open after Shutdown: %d", got)
 	}
 }
@@ -339,7 +339,7 @@ func TestShutdownCutsWhatOutlivesTheContext(t *testing.T) {
 	if err := e.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Shutdown: got %v, want context.DeadlineExceeded", err)
 	}
-	if got := e.srv.proxyLn.open(); got != 0 {
+	if got := e.srv.servers[0].ln.open(); got != 0 {
 		t.Errorf("connections open after Shutdown: %d", got)
 	}
 	// Cutting the client connection must cancel the upstream exchange too,

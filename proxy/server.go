@@ -24,11 +24,14 @@ import (
 	"time"
 
 	"github.com/elazarl/goproxy"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/consentproxy/consentproxy/certs"
 	"github.com/consentproxy/consentproxy/config"
 	"github.com/consentproxy/consentproxy/proxy/admin"
+	"github.com/consentproxy/consentproxy/proxy/events"
+	"github.com/consentproxy/consentproxy/rules"
 )
 
 // adminMaxConns caps concurrent admin connections: the admin API serves a
@@ -38,10 +41,11 @@ const adminMaxConns = 64
 // drainPoll is how often Shutdown looks for tunnels that became idle.
 const drainPoll = 25 * time.Millisecond
 
-// Server is the proxy and its admin listener.
+// Server is the proxy, its extra listeners and its admin listener.
 type Server struct {
-	cfg         config.Config
+	cfg         config.Config // as started: addresses, CA and limits stay until a restart
 	log         *zap.Logger
+	evlog       *zap.Logger // events: sampled
 	leaves      *certs.Cache
 	gp          *goproxy.ProxyHttpServer
 	tr          *http.Transport
@@ -56,20 +60,49 @@ type Server struct {
 	blind       *goproxy.ConnectAction
 	draining    atomic.Bool
 
+	// snap is the current rules snapshot (see snapshot.go); active is the
+	// active default profile, switchable without a reload.
+	snap    atomic.Pointer[snapshot]
+	active  atomic.Pointer[activeChoice]
+	reload  ReloadFunc
+	writeMu sync.Mutex // serialises reloads and profile switches
+	ring    *events.Ring
+	metrics *metrics
+	// latency observers by rules.Action, then one for exchanges that
+	// failed or were refused before a decision.
+	latency [5]prometheus.Observer
+
 	mu       sync.Mutex
 	started  bool
 	stopped  bool
-	proxyLn  *trackedListener
+	servers  []*listenerServer // [0] the main proxy listener, then cfg.Listeners
 	adminLn  *trackedListener
-	proxySrv *http.Server
 	adminSrv *http.Server
 	serving  sync.WaitGroup
 	errc     chan error
 }
 
+// listenerServer is one proxy listener and its HTTP server.
+type listenerServer struct {
+	ln  *trackedListener
+	srv *http.Server
+}
+
+// activeChoice is the active default profile and how it came to be.
+type activeChoice struct {
+	name string
+	// byAPI: chosen at run time (PUT /api/profile), as opposed to the
+	// configuration's `profile`. A reload keeps a runtime choice while the
+	// profile exists.
+	byAPI bool
+	since time.Time
+}
+
 // New builds a Server from a configuration (validated here), the CA that
-// signs intercepted hosts' leaves, and a logger. Nothing listens until
-// Start.
+// signs intercepted hosts' leaves, and a logger. It compiles the rules
+// (built-in, cfg.Rules, the config's profiles) and checks that every
+// profile the configuration names exists; errors cite file:line. Nothing
+// listens until Start.
 func New(cfg config.Config, ca *certs.Authority, logger *zap.Logger, opts ...Option) (*Server, error) {
 	if ca == nil {
 		return nil, errors.New("proxy: no certificate authority: load one with certs.LoadOrCreate")
@@ -101,19 +134,39 @@ func New(cfg config.Config, ca *certs.Authority, logger *zap.Logger, opts ...Opt
 	s := &Server{
 		cfg:         cfg,
 		log:         plog,
+		evlog:       newEventLogger(logger),
 		leaves:      certs.NewCache(ca, cfg.Limits.CertCacheSize),
 		dialer:      newDialer(cfg.Limits.DialTimeout, resolve),
 		intercept:   make(map[string]bool, len(cfg.InterceptPorts)),
 		passthrough: passthrough,
 		reqHooks:    o.requestHooks,
 		respHooks:   o.responseHooks,
-		errc:        make(chan error, 2),
+		reload:      o.reload,
+		ring:        events.NewRing(cfg.Limits.EventRingSize),
+		metrics:     newMetrics(),
+		errc:        make(chan error, 2+len(cfg.Listeners)),
 	}
+	snap, err := buildSnapshot(cfg, cfg.Listeners, nil, s.metrics)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: rules and profiles:\n%w", err)
+	}
+	for _, w := range snap.warnings {
+		plog.Warn("configuration", zap.String("warning", w))
+	}
+	s.snap.Store(snap)
+	s.active.Store(&activeChoice{name: cfg.Profile, since: time.Now()})
+	for _, a := range rules.Actions() {
+		s.latency[a] = s.metrics.latency.WithLabelValues(a.String())
+	}
+	s.latency[len(s.latency)-1] = s.metrics.latency.WithLabelValues(actionFailed)
+	s.metrics.cacheFuncs(s.decisionCacheStats, s.leaves.Stats)
+	s.metrics.eventsFunc(s.ring.Total)
+
 	for _, p := range cfg.InterceptPorts {
 		s.intercept[strconv.Itoa(p)] = true
 	}
 	s.tr = newTransport(cfg, s.dialer, roots)
-	s.up = &upstream{tr: s.tr, log: plog, lim: timeouts{
+	s.up = &upstream{tr: s.tr, log: plog, s: s, lim: timeouts{
 		dial:           cfg.Limits.DialTimeout,
 		handshake:      cfg.Limits.HandshakeTimeout,
 		responseHeader: cfg.Limits.ResponseHeaderTimeout,
@@ -123,6 +176,7 @@ func New(cfg config.Config, ca *certs.Authority, logger *zap.Logger, opts ...Opt
 	s.gp = s.newGoproxy()
 	if cfg.Admin != config.AdminOff {
 		s.admin = admin.New(ca, admin.Options{Token: cfg.AdminToken, Pprof: cfg.Pprof}, plog.Named("admin"))
+		s.registerAPI(s.admin)
 	}
 	return s, nil
 }
@@ -157,8 +211,9 @@ func (s *Server) Admin() *admin.Router { return s.admin }
 // CertCache returns the leaf certificate cache (for its statistics).
 func (s *Server) CertCache() *certs.Cache { return s.leaves }
 
-// Start binds the proxy and admin listeners and serves them in the
-// background. It returns once both are bound, or with the bind error.
+// Start binds the proxy listeners (listen, then each of listeners) and
+// the admin listener, and serves them in the background. It returns once
+// all are bound, or with the first bind error (nothing stays bound then).
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -166,41 +221,70 @@ func (s *Server) Start() error {
 		return errors.New("proxy: Start called twice")
 	}
 	lim := s.cfg.Limits
-	pln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("proxy: listen (listen: %s): %w", s.cfg.Listen, err)
+	type bind struct {
+		key, addr string
+	}
+	binds := []bind{{"listen", s.cfg.Listen}}
+	for i, l := range s.cfg.Listeners {
+		binds = append(binds, bind{fmt.Sprintf("listeners[%d].listen", i), l.Listen})
+	}
+	var lns []net.Listener
+	closeAll := func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+	}
+	for _, b := range binds {
+		ln, err := net.Listen("tcp", b.addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("proxy: listen (%s: %s): %w", b.key, b.addr, err)
+		}
+		lns = append(lns, ln)
 	}
 	var aln net.Listener
 	if s.admin != nil {
+		var err error
 		if aln, err = net.Listen("tcp", s.cfg.Admin); err != nil {
-			_ = pln.Close()
+			closeAll()
 			return fmt.Errorf("proxy: admin listener (admin: %s; \"off\" disables it): %w", s.cfg.Admin, err)
 		}
 	}
 	s.started = true
 
-	own := []netip.AddrPort{addrPort(pln.Addr())}
+	var own []netip.AddrPort
+	for _, ln := range lns {
+		own = append(own, addrPort(ln.Addr()))
+	}
 	if aln != nil {
 		own = append(own, addrPort(aln.Addr()))
 	}
 	s.dialer.setOwn(own)
 
-	s.proxyLn = newTrackedListener(pln, s.cfg.Listen, lim.MaxConnections, lim.IdleTimeout)
-	s.proxySrv = &http.Server{
-		Handler:           s.gp,
-		ReadHeaderTimeout: lim.ReadHeaderTimeout,
-		IdleTimeout:       lim.IdleTimeout,
-		MaxHeaderBytes:    lim.MaxHeaderBytes,
-		ConnContext:       withConn,
-		ErrorLog:          log.New(stdlibLogWriter{s.log.Named("http")}, "", 0),
+	addrs := make([]string, 0, len(lns))
+	for i, ln := range lns {
+		tl := newTrackedListener(ln, binds[i].addr, lim.MaxConnections, lim.IdleTimeout)
+		tl.onAccept = s.listenerProfile(i)
+		srv := &http.Server{
+			Handler:           s.gate(i, s.gp),
+			ReadHeaderTimeout: lim.ReadHeaderTimeout,
+			IdleTimeout:       lim.IdleTimeout,
+			MaxHeaderBytes:    lim.MaxHeaderBytes,
+			ConnContext:       withConn,
+			ErrorLog:          log.New(stdlibLogWriter{s.log.Named("http")}, "", 0),
+		}
+		s.servers = append(s.servers, &listenerServer{ln: tl, srv: srv})
+		s.serve(srv, tl, "proxy")
+		addrs = append(addrs, ln.Addr().String())
 	}
-	s.serve(s.proxySrv, s.proxyLn, "proxy")
 
 	fields := []zap.Field{
-		zap.Stringer("listen", pln.Addr()),
+		zap.String("listen", addrs[0]),
+		zap.Strings("listeners", addrs[1:]),
 		zap.Ints("intercept_ports", s.cfg.InterceptPorts),
 		zap.Strings("passthrough", s.cfg.Passthrough),
 		zap.Strings("resolve", s.cfg.Resolve),
+		zap.String("profile", s.cfg.Profile),
 	}
 	if aln != nil {
 		s.adminLn = newTrackedListener(aln, s.cfg.Admin, adminMaxConns, lim.IdleTimeout)
@@ -221,6 +305,17 @@ func (s *Server) Start() error {
 	return nil
 }
 
+// listenerProfile records, in the ConnInfo of each connection listener
+// index accepts, the listener's own profile as the current snapshot has
+// it: a reload changes it for new connections only.
+func (s *Server) listenerProfile(index int) func(*ConnInfo) {
+	return func(ci *ConnInfo) {
+		if p := s.snap.Load().listeners[index].profile; p != "" {
+			ci.Profile, ci.ProfileSource = p, SourceListener
+		}
+	}
+}
+
 func (s *Server) serve(srv *http.Server, ln net.Listener, what string) {
 	s.serving.Add(1)
 	go func() {
@@ -235,14 +330,26 @@ func withConn(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, connKey{}, c)
 }
 
-// Addr is the proxy listener's bound address (nil before Start).
+// Addr is the main proxy listener's bound address (nil before Start).
 func (s *Server) Addr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.proxyLn == nil {
+	if len(s.servers) == 0 {
 		return nil
 	}
-	return s.proxyLn.Addr()
+	return s.servers[0].ln.Addr()
+}
+
+// ListenerAddrs are the bound addresses of the proxy listeners: the main
+// one, then those of cfg.Listeners in order (nil before Start).
+func (s *Server) ListenerAddrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Addr, len(s.servers))
+	for i, ls := range s.servers {
+		out[i] = ls.ln.Addr()
+	}
+	return out
 }
 
 // AdminAddr is the admin listener's bound address (nil before Start or
@@ -292,17 +399,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.log.Info("proxy shutting down")
 
 	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		errs[0] = drain(ctx, s.proxySrv, s.proxyLn)
-	}()
+	errs := make([]error, len(s.servers)+1)
+	for i, ls := range s.servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = drain(ctx, ls.srv, ls.ln)
+		}()
+	}
 	if s.adminSrv != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[1] = drain(ctx, s.adminSrv, s.adminLn)
+			errs[len(s.servers)] = drain(ctx, s.adminSrv, s.adminLn)
 		}()
 	}
 	wg.Wait()

@@ -88,32 +88,33 @@ func TestClassifyUpstreamError(t *testing.T) {
 		err        error
 		wantStatus int
 		wantReason string
+		wantKind   string
 	}{
-		{"refused", urlErr(dialErr(&net.OpError{Op: "connect", Err: syscall.ECONNREFUSED})), 502, "connection refused"},
-		{"dial timeout", urlErr(dialErr(fakeTimeout{})), 502, "connection not established within 10s (limits.dial_timeout)"},
-		{"no such host", urlErr(dialErr(&net.DNSError{Err: "no such host", Name: "shop.test", IsNotFound: true})), 502, "cannot resolve host: no such host"},
-		{"dns timeout", urlErr(&net.DNSError{Err: "i/o timeout", Name: "shop.test", IsTimeout: true}), 502, "cannot resolve host: DNS lookup timed out"},
+		{"refused", urlErr(dialErr(&net.OpError{Op: "connect", Err: syscall.ECONNREFUSED})), 502, "connection refused", failConnect},
+		{"dial timeout", urlErr(dialErr(fakeTimeout{})), 502, "connection not established within 10s (limits.dial_timeout)", failConnect},
+		{"no such host", urlErr(dialErr(&net.DNSError{Err: "no such host", Name: "shop.test", IsNotFound: true})), 502, "cannot resolve host: no such host", failDNS},
+		{"dns timeout", urlErr(&net.DNSError{Err: "i/o timeout", Name: "shop.test", IsTimeout: true}), 502, "cannot resolve host: DNS lookup timed out", failDNS},
 		{"unknown authority", urlErr(&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), 502,
-			"upstream certificate not trusted: x509: certificate signed by unknown authority (add its CA with --upstream-ca FILE)"},
+			"upstream certificate not trusted: x509: certificate signed by unknown authority (add its CA with --upstream-ca FILE)", failCertificate},
 		{"wrong host", urlErr(x509.HostnameError{Certificate: &x509.Certificate{DNSNames: []string{"other.test"}}, Host: "shop.test"}), 502,
-			"upstream certificate not trusted: x509: certificate is valid for other.test, not shop.test (add its CA with --upstream-ca FILE)"},
-		{"tls alert", urlErr(tls.AlertError(40)), 502, "TLS handshake with upstream failed: tls: handshake failure"},
+			"upstream certificate not trusted: x509: certificate is valid for other.test, not shop.test (add its CA with --upstream-ca FILE)", failCertificate},
+		{"tls alert", urlErr(tls.AlertError(40)), 502, "TLS handshake with upstream failed: tls: handshake failure", failTLS},
 		{"response headers", urlErr(errors.New("net/http: timeout awaiting response headers")), 504,
-			"no response headers within 1m0s (limits.response_header_timeout)"},
+			"no response headers within 1m0s (limits.response_header_timeout)", failTimeout},
 		{"h2 response headers", errors.New("http2: timeout awaiting response headers"), 504,
-			"no response headers within 1m0s (limits.response_header_timeout)"},
+			"no response headers within 1m0s (limits.response_header_timeout)", failTimeout},
 		{"tls handshake timeout", urlErr(errors.New("net/http: TLS handshake timeout")), 502,
-			"TLS handshake not done within 5s (limits.handshake_timeout)"},
-		{"read timeout", urlErr(fakeTimeout{}), 504, "timed out"},
-		{"eof", urlErr(io.EOF), 502, "connection closed before a complete response"},
-		{"own listener", urlErr(dialErr(errOwnListener)), 403, "refusing to connect to the proxy's own listener"},
-		{"other", urlErr(fmt.Errorf("weird https://shop.test/x?token=SECRET")), 502, "weird https://shop.test/x"},
+			"TLS handshake not done within 5s (limits.handshake_timeout)", failTimeout},
+		{"read timeout", urlErr(fakeTimeout{}), 504, "timed out", failTimeout},
+		{"eof", urlErr(io.EOF), 502, "connection closed before a complete response", failClosed},
+		{"own listener", urlErr(dialErr(errOwnListener)), 403, "refusing to connect to the proxy's own listener", failOwnListener},
+		{"other", urlErr(fmt.Errorf("weird https://shop.test/x?token=SECRET")), 502, "weird https://shop.test/x", failOther},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := classifyUpstreamError(tt.err, lim)
-			if got.status != tt.wantStatus || got.reason != tt.wantReason {
-				t.Errorf("got %d %q, want %d %q", got.status, got.reason, tt.wantStatus, tt.wantReason)
+			if got.status != tt.wantStatus || got.reason != tt.wantReason || got.kind != tt.wantKind {
+				t.Errorf("got %d %q %s, want %d %q %s", got.status, got.reason, got.kind, tt.wantStatus, tt.wantReason, tt.wantKind)
 			}
 			if strings.Contains(got.reason, "SECRET") {
 				t.Errorf("reason leaks the query string: %q", got.reason)

@@ -162,6 +162,7 @@ type upstream struct {
 	tr  *http.Transport
 	lim timeouts
 	log *zap.Logger
+	s   *Server // for metrics and events; nil in tests of the transport alone
 }
 
 func (u *upstream) RoundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Response, error) {
@@ -180,10 +181,18 @@ func (u *upstream) RoundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 		return resp, nil
 	}
 	if req.Context().Err() != nil {
-		// The client is gone; nobody reads an error page.
+		// The client is gone; nobody reads an error page. The exchange
+		// still counts (its cookies may have been stripped): goproxy skips
+		// the response handlers on HTTP/2 after an error.
+		if x != nil && u.s != nil {
+			u.s.record(x, 0)
+		}
 		return nil, err
 	}
 	f := classifyUpstreamError(err, u.lim)
+	if u.s != nil {
+		u.s.metrics.upstreamErrors.WithLabelValues(f.kind).Inc()
+	}
 	hp := hostPort(req.URL)
 	level := zap.InfoLevel
 	if f.level == levelWarn {

@@ -173,7 +173,8 @@ func runRulesCheck(_ context.Context, e env, args []string) error {
 
 func runRulesExplain(_ context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "rules explain", "usage: consentproxy rules explain [flags] URL\n\nShows what consentproxy does with a request to URL under a profile, the rule that decided,\nand the verdict for each --cookie. The query string never matters and is not shown.")
-	profile := fs.String("profile", config.DefaultProfile, "consent `profile` to judge with")
+	profile := fs.String("profile", config.DefaultProfile, "consent `profile` to judge with (default: the config file's profile, else "+config.DefaultProfile+")")
+	configFile := fs.String(config.ConfigFlag, "", "config `FILE` whose rules files and profiles to use, as run does (default $"+config.ConfigEnv+")")
 	var cookies, files stringList
 	fs.Var(&cookies, "cookie", "cookie `NAME` to judge (repeatable)")
 	fs.Var(&files, "rules", "rules `FILE` layered over the built-in set (repeatable, in order)")
@@ -215,7 +216,14 @@ func runRulesExplain(_ context.Context, e env, args []string) error {
 		r.Context = rules.TopLevel
 	}
 
-	set, errs := compileRules(ruleSources{Files: files})
+	src, fileProfile, err := explainSources(e, fs, *configFile, files)
+	if err != nil {
+		return err
+	}
+	if !flagGiven(fs, "profile") && fileProfile != "" {
+		*profile = fileProfile
+	}
+	set, errs := compileRules(src)
 	if len(errs) > 0 {
 		for _, err := range errs {
 			fmt.Fprintln(e.stderr, err)

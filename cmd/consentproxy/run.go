@@ -21,7 +21,8 @@ const runUsage = `usage: consentproxy run [flags]
 Starts the proxy (default 127.0.0.1:8080) and its admin API (default
 127.0.0.1:8081). Every flag can also be set in the config file (--config)
 and as CONSENTPROXY_<NAME>; a flag beats the environment, which beats the
-file, which beats the default.
+file, which beats the default. SIGHUP (or POST /api/reload) re-reads the
+configuration and the rules files; on error the running ones stay.
 
 flags:
 `
@@ -41,6 +42,7 @@ func runProxy(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	sources := configSources(e, flags)
 	log, err := newLogger(cfg, e.stderr)
 	if err != nil {
 		return &exitError{code: 2, err: err}
@@ -58,12 +60,13 @@ func runProxy(ctx context.Context, e env, args []string) error {
 		log.Info("loaded CA", caFields...)
 	}
 
-	srv, err := proxy.New(cfg, ca, log)
+	srv, err := proxy.New(cfg, ca, log, proxy.WithReload(reloader(sources, log)))
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("run: %w", err)}
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	defer reloadOnSIGHUP(ctx, srv, log)()
 	if err := srv.Run(ctx); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}

@@ -1,6 +1,6 @@
 // Package admin is consentproxy's admin HTTP API: a router with the
 // guards every endpoint shares (no cross-origin browser requests, no DNS
-// rebinding, an optional bearer token) and the endpoints that need nothing
+// rebinding, JSON bodies on every write, an optional bearer token) and the endpoints that need nothing
 // but the CA: /healthz, /ca.pem, /ca.der. The proxy registers its own
 // endpoints (profiles, events, metrics, reload) on the same Router.
 package admin
@@ -8,6 +8,7 @@ package admin
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"mime"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -70,15 +71,16 @@ func certHandler(body []byte, contentType, filename string) http.Handler {
 }
 
 // Handle registers h for pattern (net/http.ServeMux syntax, e.g.
-// "PUT /api/profile"); it requires the admin token when one is configured.
+// "PUT /api/profile"); it requires the admin token when one is configured,
+// then (for writes) a Content-Type of application/json.
 func (r *Router) Handle(pattern string, h http.Handler) {
-	r.mux.Handle(pattern, r.requireToken(h))
+	r.mux.Handle(pattern, r.requireToken(r.requireJSON(h)))
 }
 
 // HandlePublic registers h for pattern without the token requirement. Use
 // it only for endpoints that reveal and change nothing.
 func (r *Router) HandlePublic(pattern string, h http.Handler) {
-	r.mux.Handle(pattern, h)
+	r.mux.Handle(pattern, r.requireJSON(h))
 }
 
 // ServeHTTP refuses what a web page could send before routing: a page the
@@ -108,6 +110,40 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.mux.ServeHTTP(w, req)
+}
+
+// requireJSON refuses writes whose body is not declared as JSON (415).
+func (r *Router) requireJSON(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if msg := notJSON(req); msg != "" {
+			r.log.Warn("admin request refused", zap.String("reason", msg),
+				zap.String("method", req.Method), zap.String("path", req.URL.Path))
+			WriteError(w, http.StatusUnsupportedMediaType, msg)
+			return
+		}
+		h.ServeHTTP(w, req)
+	})
+}
+
+// notJSON returns why a write request is refused for its content type, or
+// "". Every write must declare Content-Type: application/json: an HTML form
+// or a "simple" cross-origin fetch can only send text/plain, urlencoded or
+// multipart bodies without a CORS preflight, and this API never answers a
+// preflight, so a page cannot get a write through even where the Origin
+// check cannot see it (a browser that omits Origin).
+func notJSON(req *http.Request) string {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return ""
+	}
+	ct := req.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err == nil && mt == "application/json" {
+		return ""
+	}
+	if ct == "" {
+		ct = "none"
+	}
+	return req.Method + " " + req.URL.Path + " needs Content-Type: application/json (got " + ct + ")"
 }
 
 // statusProbe records the status a handler chose and discards its body.

@@ -1,0 +1,249 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/consentproxy/consentproxy/config"
+	"github.com/consentproxy/consentproxy/rules"
+)
+
+// A snapshot is everything enforcement reads that a reload may change:
+// the compiled rules, the decision cache that belongs to them, the
+// profiles, the listeners' policies and the configuration they came from.
+// It is never changed once built. Each request loads the current snapshot
+// once and uses it to the end, so a reload (which builds a complete new
+// snapshot and swaps the pointer) never mixes old rules with new profiles,
+// and a decision cached under old rules can never answer for new ones: the
+// cache dies with its snapshot.
+//
+// The active default profile is deliberately not part of it: PUT
+// /api/profile switches it without a rebuild, and requests look it up by
+// name in their snapshot (see activeProfile).
+type snapshot struct {
+	cfg      config.Config
+	set      *rules.Set
+	decider  *rules.Decider
+	defaultP *rules.Profile // cfg.Profile
+	// listeners are the policies of the running listeners: [0] is the main
+	// one, [i+1] the running cfg.Listeners[i].
+	listeners []listenerPolicy
+	password  string
+	built     time.Time
+	// counters are the per-category metrics, resolved once per snapshot so
+	// that a request costs a map probe, not a label hash.
+	counters map[rules.Category]*categoryCounters
+	warnings []string
+}
+
+// listenerPolicy is what a listener asks of its clients.
+type listenerPolicy struct {
+	// profile fixes the profile of the listener's connections ("" = none).
+	profile string
+	// auth asks for proxy credentials (407 without them).
+	auth bool
+}
+
+// ProfileSource says how a request's consent profile was chosen, in the
+// order SPEC §4 gives them precedence.
+type ProfileSource uint8
+
+// Profile sources, weakest first.
+const (
+	// SourceDefault: the active default profile (config `profile`, or the
+	// one PUT /api/profile selected).
+	SourceDefault ProfileSource = iota
+	// SourceListener: the `profile` of the listener the client connected to.
+	SourceListener
+	// SourceCredentials: the username of the proxy credentials.
+	SourceCredentials
+	// SourceHeader: an X-Consent-Profile header (on the request, or on the
+	// CONNECT of its tunnel).
+	SourceHeader
+)
+
+func (s ProfileSource) String() string {
+	switch s {
+	case SourceListener:
+		return "listener"
+	case SourceCredentials:
+		return "credentials"
+	case SourceHeader:
+		return "header"
+	}
+	return "default"
+}
+
+// ProfilesLayer is the rules layer holding the config file's `profiles:`,
+// each keeping its file:line (and each vendor override its own line), so
+// that rule errors and explanations cite the config file. It is nil when
+// the configuration defines no profile.
+func ProfilesLayer(cfg config.Config) *rules.File {
+	if len(cfg.Profiles) == 0 {
+		return nil
+	}
+	name := cfg.File
+	if name == "" {
+		name = "config"
+	}
+	f := &rules.File{Name: name}
+	for i, p := range cfg.Profiles {
+		key := fmt.Sprintf("profiles[%d]", i)
+		ps := rules.ProfileSpec{
+			Name:           p.Name,
+			Description:    p.Description,
+			Allow:          append([]string(nil), p.Allow...),
+			UnknownCookies: p.UnknownCookies,
+			OnDenied:       p.OnDenied,
+			GPC:            p.GPC,
+			DNT:            p.DNT,
+			Origin:         ruleOrigin(cfg, key, name, p.Line),
+		}
+		if len(p.Vendors) > 0 {
+			ps.Vendors = make(map[string]string, len(p.Vendors))
+			ps.VendorOrigins = make(map[string]rules.Origin, len(p.Vendors))
+			for id, v := range p.Vendors {
+				ps.Vendors[id] = v
+				ps.VendorOrigins[id] = ruleOrigin(cfg, key+".vendors."+id, name, p.Line)
+			}
+		}
+		f.Profiles = append(f.Profiles, ps)
+	}
+	return f
+}
+
+// ruleOrigin converts where a config value was written into a rules
+// Origin; values not from a file cite the layer and the entry's line.
+func ruleOrigin(cfg config.Config, key, file string, line int) rules.Origin {
+	if o := cfg.Origin(key); o.File != "" {
+		return rules.Origin{File: o.File, Line: o.Line}
+	}
+	return rules.Origin{File: file, Line: line}
+}
+
+// BuildRules compiles the rule set a configuration asks for: the built-in
+// layer, then cfg.Rules in order, then the config file's profiles (the
+// strongest layer). Every problem is reported, each as "file:line: ...".
+func BuildRules(cfg config.Config) (*rules.Set, error) {
+	builtin, err := rules.Builtin()
+	if err != nil {
+		return nil, fmt.Errorf("the built-in rules: %w", err)
+	}
+	layers := []*rules.File{builtin}
+	var errs []error
+	for i, path := range cfg.Rules {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: cannot read rules file: %w", at(cfg, fmt.Sprintf("rules[%d]", i)), err))
+			continue
+		}
+		f, err := rules.Parse(path, data)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		layers = append(layers, f)
+	}
+	if len(errs) > 0 {
+		// A file that does not parse may define what the others refer to;
+		// compiling without it would only add follow-up errors.
+		return nil, errors.Join(errs...)
+	}
+	if pl := ProfilesLayer(cfg); pl != nil {
+		layers = append(layers, pl)
+	}
+	return rules.Compile(layers...)
+}
+
+// at names where the value at key came from, for messages:
+// "config.yaml:12: profile", "--profile", "CONSENTPROXY_PROFILE" or the
+// bare key for a default.
+func at(cfg config.Config, key string) string {
+	o := cfg.Origin(key)
+	switch {
+	case o.Flag != "" || o.Env != "":
+		return o.String()
+	case o.File != "":
+		return o.String() + ": " + key
+	}
+	return key
+}
+
+// buildSnapshot compiles cfg into a snapshot. running lists the listeners
+// actually serving (their addresses are fixed until a restart): cfg's
+// listener at the same index and address gives its policy; a listener
+// whose entry changed keeps the policy of prev (nil at start).
+func buildSnapshot(cfg config.Config, running []config.Listener, prev *snapshot, m *metrics) (*snapshot, error) {
+	set, err := BuildRules(cfg)
+	if err != nil {
+		return nil, err
+	}
+	snap := &snapshot{
+		cfg:      cfg,
+		set:      set,
+		decider:  rules.NewDecider(set, cfg.Limits.DecisionCacheSize),
+		password: cfg.ProxyPassword,
+		built:    time.Now(),
+	}
+	known := strings.Join(set.ProfileNames(), ", ")
+	var errs []error
+	p, ok := set.Profile(cfg.Profile)
+	if !ok {
+		errs = append(errs, fmt.Errorf("%s: no consent profile named %q; profiles: %s", at(cfg, "profile"), cfg.Profile, known))
+	}
+	snap.defaultP = p
+	snap.listeners = make([]listenerPolicy, len(running)+1)
+	snap.listeners[0] = listenerPolicy{auth: cfg.ProxyAuth}
+	for i, l := range cfg.Listeners {
+		key := fmt.Sprintf("listeners[%d]", i)
+		if l.Profile != "" {
+			if _, ok := set.Profile(l.Profile); !ok {
+				errs = append(errs, fmt.Errorf("%s: no consent profile named %q; profiles: %s", at(cfg, key+".profile"), l.Profile, known))
+			}
+			if l.Auth {
+				snap.warnings = append(snap.warnings, fmt.Sprintf("%s: profile %q is never used: auth: true makes the proxy username choose the profile", at(cfg, key), l.Profile))
+			}
+		}
+	}
+	for i, l := range running {
+		switch {
+		case i < len(cfg.Listeners) && cfg.Listeners[i].Listen == l.Listen:
+			nl := cfg.Listeners[i]
+			snap.listeners[i+1] = listenerPolicy{profile: nl.Profile, auth: nl.Auth}
+		case prev != nil:
+			// Its entry changed or went away: the listener keeps serving
+			// as before until a restart (the reload says so).
+			old := prev.listeners[i+1]
+			snap.listeners[i+1] = old
+			if old.profile != "" {
+				if _, ok := set.Profile(old.profile); !ok {
+					errs = append(errs, fmt.Errorf("listener %s (running until a restart) uses profile %q, which the new configuration no longer defines; keep the profile or restart", l.Listen, old.profile))
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if m != nil {
+		snap.counters = m.countersFor(set)
+	}
+	return snap, nil
+}
+
+// profile returns the profile named name, or nil.
+func (s *snapshot) profile(name string) *rules.Profile {
+	p, _ := s.set.Profile(name)
+	return p
+}
+
+// profileNames lists the profiles for error messages.
+func (s *snapshot) profileNames() string {
+	names := s.set.ProfileNames()
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
