@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"io"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/consentproxy/consentproxy/certs"
 	"github.com/consentproxy/consentproxy/rules"
@@ -104,4 +106,47 @@ func BenchmarkEnforceExchange(b *testing.B) {
 		}
 		s.record(x, s.responseStage(x, resp).StatusCode)
 	}
+}
+
+// BenchmarkEventEmission is the recording of a blocked exchange: metrics,
+// the event built and added to the ring, and its log entry (JSON to
+// io.Discard through the events sampler), serially and from every core.
+func BenchmarkEventEmission(b *testing.B) {
+	cfg := testConfig(b, nil)
+	ca, _, err := certs.LoadOrCreate(cfg.CACert, cfg.CAKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zap.InfoLevel)
+	s, err := New(cfg, ca, zap.New(core))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, ci := benchExchange("GET", "https://www.facebook.com/tr?id=1", http.Header{
+		"Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Dest": {"image"}, "Cookie": {"fr=1; _fbp=2"},
+	})
+	decided := &Exchange{Request: req, Conn: ci}
+	if s.requestStage(decided) == nil {
+		b.Fatal("not blocked")
+	}
+	consent := decided.Consent
+	emit := func() {
+		x := &Exchange{Request: req, Conn: ci, Consent: consent, state: exchangeState{started: time.Now()}}
+		s.record(x, 200)
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			emit()
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(8) // at least 16 goroutines
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				emit()
+			}
+		})
+	})
 }

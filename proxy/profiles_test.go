@@ -79,6 +79,23 @@ func TestProfilePolicies(t *testing.T) {
 					t.Errorf("%s:\n got %+v\nwant %+v", p.name, got, w)
 				}
 			}
+			if profile == "strip-all" {
+				// Each stripped tracker is a strip event listing the cookies
+				// of both directions.
+				evs := eventsOf(t, e.admin(t), "?action=strip")
+				var got []string
+				for _, ev := range evs.Events {
+					got = append(got, fmt.Sprintf("%s%s %v", ev.Host, ev.Path, summarize(ev.Cookies)))
+				}
+				want := []string{
+					"www.google-analytics.com/g/collect [{_ga request analytics} {_gid request analytics} {_gid response analytics}]",
+					"www.googletagmanager.com/gtag/js [{_ga request analytics} {_gid request analytics} {_gcl_au request advertising} {_ga response analytics} {_gcl_au response advertising}]",
+					"www.facebook.com/tr [{fr request marketing} {_fbp request marketing} {fr response marketing}]",
+				}
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Errorf("strip events:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+			}
 		})
 	}
 }

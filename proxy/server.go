@@ -5,9 +5,14 @@
 // pages (inside tunnels too), and the admin listener. It is the only
 // package that imports goproxy.
 //
-// Enforcement plugs in through RequestHook and ResponseHook (see hooks.go):
-// they see every exchange, plain or tunnelled, HTTP/1 or HTTP/2, with the
-// connection's immutable ConnInfo.
+// Consent enforcement is built in (enforce.go): every exchange, plain or
+// tunnelled, HTTP/1 or HTTP/2, gets a profile (auth.go, enforce.go), a
+// decision from the rules snapshot (snapshot.go), blocking or cookie
+// filtering, and an event and metrics (record.go, metrics.go); the admin
+// API exposes profiles, events, reload and metrics (api.go, reload.go).
+// Further behaviour plugs in through RequestHook and ResponseHook (see
+// hooks.go for the order): they run after enforcement and read its
+// verdict in Exchange.Consent.
 package proxy
 
 import (

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -241,9 +240,7 @@ func (s *snapshot) profile(name string) *rules.Profile {
 	return p
 }
 
-// profileNames lists the profiles for error messages.
+// profileNames lists the profiles (sorted) for error messages.
 func (s *snapshot) profileNames() string {
-	names := s.set.ProfileNames()
-	sort.Strings(names)
-	return strings.Join(names, ", ")
+	return strings.Join(s.set.ProfileNames(), ", ")
 }

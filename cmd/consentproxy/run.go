@@ -67,6 +67,13 @@ func runProxy(ctx context.Context, e env, args []string) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	defer reloadOnSIGHUP(ctx, srv, log)()
+	if cfg.Watch {
+		stopWatch, err := watchFiles(srv, log, cfg.File, cfg.Rules)
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("run: %w", err)}
+		}
+		defer stopWatch()
+	}
 	if err := srv.Run(ctx); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}

@@ -193,3 +193,53 @@ func TestRunRejectsBadRulesAtStart(t *testing.T) {
 		t.Fatalf("run with an unknown profile: %v", err)
 	}
 }
+
+// With watch: true, changing the config file or a rules file reloads the
+// proxy, including rules files the reloaded config file newly names.
+func TestRunWatchesFiles(t *testing.T) {
+	dir := t.TempDir()
+	writeRulesTestFile(t, dir, "acme.yaml", acmeRulesYAML)
+	base := "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\nwatch: true\n"
+	cfgFile := writeRulesTestFile(t, dir, "config.yaml", base)
+	var stderr syncBuffer
+	e := env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr,
+		environ: []string{"HOME=" + dir, "XDG_DATA_HOME=" + filepath.Join(dir, "data")}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, e, []string{"run", "--config", cfgFile, "--log-format", "json"}) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("run did not return after cancel")
+		}
+	})
+	var admin string
+	waitFor(t, "the proxy to listen", func() bool {
+		admin = logAddr(stderr.String(), "proxy listening", "admin")
+		return admin != ""
+	})
+	client := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(client.Transport.(*http.Transport).CloseIdleConnections)
+	profileStatus := func(name string) int {
+		resp, err := client.Get("http://" + admin + "/api/profiles/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := profileStatus("acme-ok"); got != 404 {
+		t.Fatalf("acme-ok before the config names acme.yaml: %d", got)
+	}
+	// The config file now names the rules file: reloaded by the watcher.
+	writeRulesTestFile(t, dir, "config.yaml", base+"rules: [acme.yaml]\n")
+	waitFor(t, "the rules file's profile", func() bool { return profileStatus("acme-ok") == 200 })
+	// The rules file itself is now watched too.
+	writeRulesTestFile(t, dir, "acme.yaml", strings.Replace(acmeRulesYAML, "name: acme-ok", "name: acme-fine", 1))
+	waitFor(t, "the renamed profile", func() bool { return profileStatus("acme-fine") == 200 && profileStatus("acme-ok") == 404 })
+}
