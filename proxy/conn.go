@@ -156,6 +156,9 @@ func newClientConn(c net.Conn, l *trackedListener) *clientConn {
 	ctx, cancel := context.WithCancel(context.Background())
 	cc := &clientConn{Conn: c, l: l, idle: l.idle, ctx: ctx, cancel: cancel}
 	cc.info = &ConnInfo{Listener: l.name, Client: addrPort(c.RemoteAddr())}
+	if cc.info.Client.IsValid() {
+		cc.info.client = cc.info.Client.String()
+	}
 	if l.onAccept != nil {
 		l.onAccept(cc.info)
 	}

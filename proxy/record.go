@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"strings"
 	"time"
+	"unique"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -114,19 +116,22 @@ func (s *Server) countCookies(snap *snapshot, vs []rules.CookieVerdict, dir int,
 func (s *Server) newEvent(x *Exchange, action events.Action, status int) events.Event {
 	c := &x.Consent
 	req := x.Request
+	// The ring keeps events long after their request: no string of the
+	// event may share memory with the request, or the ring would keep
+	// every Cookie header (values included) and URL (query included)
+	// alive with it. Host and cookie names repeat, so they are interned
+	// (no allocation once seen); the path is copied.
 	ev := events.Event{
 		Time:   time.Now().UTC(),
 		Method: req.Method,
 		Scheme: req.URL.Scheme,
-		Host:   hostOf(req.URL),
-		Path:   events.TruncatePath(req.URL.Path),
+		Host:   unique.Make(hostOf(req.URL)).Value(),
+		Path:   strings.Clone(events.TruncatePath(req.URL.Path)),
 		Action: action,
 		Status: status,
 	}
 	if x.Conn != nil {
-		if x.Conn.Client.IsValid() {
-			ev.Client = x.Conn.Client.String()
-		}
+		ev.Client = x.Conn.clientString()
 		ev.Listener = x.Conn.Listener
 	}
 	if c.Decided {
@@ -135,7 +140,7 @@ func (s *Server) newEvent(x *Exchange, action events.Action, status int) events.
 		ev.Dest, ev.Context = c.Facts.Dest.String(), c.Facts.Context.String()
 		ev.Category, ev.Vendor, ev.Service, ev.Reason = string(d.Category), d.Vendor, d.Service, d.Reason
 		if d.Matched {
-			ev.Origin = d.Origin.String()
+			ev.Origin = c.snap.originText(d.Origin)
 		}
 	}
 	if c.failed {
@@ -151,11 +156,11 @@ func (s *Server) newEvent(x *Exchange, action events.Action, status int) events.
 			}
 			v := &vs[i]
 			ev.Cookies = append(ev.Cookies, events.Cookie{
-				Name:      events.TruncateName(v.Name),
+				Name:      unique.Make(events.TruncateName(v.Name)).Value(),
 				Direction: dir,
 				Category:  string(v.Category),
 				Vendor:    v.Vendor,
-				Origin:    v.Origin.String(),
+				Origin:    c.snap.originText(v.Origin),
 				Reason:    v.Reason,
 			})
 		}
