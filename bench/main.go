@@ -52,8 +52,14 @@ type options struct {
 	pprofDir   string
 	pprofTime  time.Duration
 	keepWork   bool
+	also       []alsoTarget
 	args       []string // as given, for the record
 }
+
+// alsoTarget is another consentproxy build to measure beside the current
+// one (--also NAME=BINARY), to compare a change before and after in one
+// interleaved run.
+type alsoTarget struct{ name, bin string }
 
 const usageText = `usage: go run ./bench [flags]
 
@@ -85,6 +91,14 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.pprofDir, "pprof", "", "after each scenario's rounds, profile consentproxy and the baseline under it: CPU and allocation profiles into this directory")
 	fs.DurationVar(&o.pprofTime, "pprof-seconds", 10*time.Second, "length of each profiling window (with --pprof)")
 	fs.BoolVar(&o.keepWork, "keep", false, "keep the work directory (binaries, CAs, configs)")
+	fs.Func("also", "NAME=BINARY: also measure another consentproxy build under NAME, e.g. the binary before a change (repeatable)", func(v string) error {
+		name, bin, ok := strings.Cut(v, "=")
+		if !ok || name == "" || bin == "" || contains(allTargets(), name) {
+			return fmt.Errorf("want NAME=BINARY with a NAME other than %s", strings.Join(allTargets(), ", "))
+		}
+		o.also = append(o.also, alsoTarget{name, bin})
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 )
@@ -199,10 +200,14 @@ func handshakeCost(rows []row) []derived {
 		by[r.Scenario][r.Target] = r
 	}
 	var out []derived
-	for _, name := range allTargets() {
-		nh, ok1 := by["https-newhost-c1"][name]
-		nc, ok2 := by["https-new-c1"][name]
-		if !ok1 || !ok2 || name == tDirect {
+	for _, r := range rows {
+		name := r.Target
+		if r.Scenario != "https-newhost-c1" || name == tDirect {
+			continue
+		}
+		nh := r
+		nc, ok := by["https-new-c1"][name]
+		if !ok {
 			continue
 		}
 		out = append(out, derived{Type: "derived", Name: "new_host_handshake_adds", Target: name,
@@ -247,7 +252,14 @@ func markdown(m *meta, rows []row) string {
 	fmt.Fprintf(&b, "%d round(s) per scenario, targets interleaved, %d ms measured per target per round after %d ms of warm-up.\n\n",
 		m.Rounds, m.WindowMs, m.WarmupMs)
 	var names []string
-	for _, n := range allTargets() {
+	order := allTargets()
+	for n := range m.Targets {
+		if !contains(order, n) {
+			order = append(order, n) // --also builds
+		}
+	}
+	sort.Strings(order[len(allTargets()):])
+	for _, n := range order {
 		switch v, ok := m.Targets[n]; {
 		case ok && v != "":
 			names = append(names, fmt.Sprintf("%s (%s)", n, v))

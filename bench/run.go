@@ -106,6 +106,15 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 		t.start = start
 		targets = append(targets, t)
 	}
+	for _, a := range o.also {
+		start := func() (*target, error) { return startConsentproxyAs(a.name, a.bin, pl, up) }
+		t, err := start()
+		if err != nil {
+			return nil, fmt.Errorf("--also %s: %w", a.name, err)
+		}
+		t.start = start
+		targets = append(targets, t)
+	}
 	var skipped []string
 	if o.external {
 		for _, tool := range externalTools() {

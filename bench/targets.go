@@ -377,10 +377,16 @@ func newCA(dir string) (certFile, keyFile string, pool *x509.CertPool, err error
 }
 
 func startConsentproxy(bin string, pl places, up *upstream) (*target, error) {
-	dir := filepath.Join(pl.work, "consentproxy")
+	return startConsentproxyAs(tConsentproxy, bin, pl, up)
+}
+
+// startConsentproxyAs starts a consentproxy binary as the target name
+// (another build, for --also).
+func startConsentproxyAs(name, bin string, pl places, up *upstream) (*target, error) {
+	dir := filepath.Join(pl.work, name)
 	certFile, keyFile, pool, err := newCA(dir)
 	if err != nil {
-		return nil, fmt.Errorf("consentproxy CA: %w", err)
+		return nil, fmt.Errorf("%s CA: %w", name, err)
 	}
 	argv := []string{bin, "run",
 		"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--pprof",
@@ -388,12 +394,12 @@ func startConsentproxy(bin string, pl places, up *upstream) (*target, error) {
 		"--profile", "reject-all", "--upstream-ca", up.caFile, "--intercept-port", port(up.httpsAddr),
 	}
 	argv = append(argv, resolveFlags()...)
-	p, r, err := spawnReporting(tConsentproxy, filepath.Join(pl.logs, "consentproxy.log"), argv, childEnv(dir), "proxy listening")
+	p, r, err := spawnReporting(name, filepath.Join(pl.logs, name+".log"), argv, childEnv(dir), "proxy listening")
 	if err != nil {
 		return nil, err
 	}
 	ver, _ := exec.Command(bin, "version").Output()
-	return &target{name: tConsentproxy, mitm: true, proxy: proxyURL(r.Listen), roots: pool, admin: r.Admin,
+	return &target{name: name, mitm: true, proxy: proxyURL(r.Listen), roots: pool, admin: r.Admin,
 		version: strings.TrimSpace(string(ver)), proc: p}, nil
 }
 
