@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"strings"
 	"sync"
@@ -39,9 +40,11 @@ type snapshot struct {
 	// that a request costs a map probe, not a label hash.
 	counters map[rules.Category]*categoryCounters
 	warnings []string
-	// origins memoises the text of rule origins for events (a memo, not
-	// state: it only ever holds what Origin.String would return).
+	// origins and lists memoise the text of rule origins and the cookie
+	// lists of events (memos, not state: they only ever hold what would
+	// be computed anyway).
 	origins originTexts
+	lists   cookieLists
 }
 
 // originTexts is a bounded, lock-free-to-read memo of rules.Origin.String:
@@ -243,6 +246,7 @@ func buildSnapshot(cfg config.Config, running []config.Listener, prev *snapshot,
 		password: cfg.ProxyPassword,
 		built:    time.Now(),
 	}
+	snap.lists.seed = maphash.MakeSeed()
 	known := strings.Join(set.ProfileNames(), ", ")
 	var errs []error
 	p, ok := set.Profile(cfg.Profile)
