@@ -36,9 +36,12 @@ type row struct {
 	// Proxy cost; absent for direct.
 	CPUPer1k   *float64 `json:"cpu_s_per_1k,omitempty"`
 	PeakRSSMiB *float64 `json:"peak_rss_mib,omitempty"`
-	// Ratios of req/s; absent when the reference did not run.
-	VsDirect  *float64 `json:"vs_direct,omitempty"`
-	VsGoproxy *float64 `json:"vs_goproxy,omitempty"`
+	// Ratios of req/s to direct and to the bare goproxy: the median over
+	// rounds of each round's ratio (absent when the reference did not
+	// run), and the lowest and highest round's ratio to goproxy.
+	VsDirect       *float64  `json:"vs_direct,omitempty"`
+	VsGoproxy      *float64  `json:"vs_goproxy,omitempty"`
+	VsGoproxyRange []float64 `json:"vs_goproxy_range,omitempty"`
 	// Per page request: Cookie pairs the upstream received (7 were sent),
 	// and Set-Cookie headers the client received (5 were set).
 	UpstreamCookiePairs *float64 `json:"upstream_cookie_pairs,omitempty"`
@@ -173,16 +176,19 @@ func aggregate(sc scenario, targets []*target, results map[string][]roundResult)
 		}
 		rows = append(rows, r)
 	}
-	ref := map[string]float64{}
+	// Ratios are the median over rounds of the ratio within each round:
+	// the targets of a round ran seconds apart, so a burst of load from
+	// elsewhere on the machine moves one round's ratio, not the median.
+	ref := map[string][]float64{}
 	for _, r := range rows {
-		ref[r.Target] = r.RPS
+		ref[r.Target] = r.RoundRPS
 	}
 	for i := range rows {
-		if d := ref[tDirect]; d > 0 {
-			rows[i].VsDirect = ptr(round(rows[i].RPS/d, 3))
-		}
-		if g := ref[tBareGoproxy]; g > 0 {
-			rows[i].VsGoproxy = ptr(round(rows[i].RPS/g, 3))
+		r := &rows[i]
+		r.VsDirect = medianRatio(r.RoundRPS, ref[tDirect])
+		r.VsGoproxy = medianRatio(r.RoundRPS, ref[tBareGoproxy])
+		if lo, hi, ok := ratioRange(r.RoundRPS, ref[tBareGoproxy]); ok {
+			r.VsGoproxyRange = []float64{lo, hi}
 		}
 	}
 	return rows
@@ -272,6 +278,7 @@ func markdown(m *meta, rows []row) string {
 		fmt.Fprintf(&b, " Not measured: %s.", strings.Join(m.NotMeasured, ", "))
 	}
 	b.WriteString("\n\n")
+	b.WriteString("Ratios are medians over rounds of the ratio of req/s within a round (× goproxy: the lowest and highest round in brackets when there was more than one).\n\n")
 	b.WriteString("| scenario | target | HTTPS | req/s | × direct | × goproxy | p50 ms | p90 ms | p99 ms | errors | CPU s / 1k req | peak RSS MiB |\n")
 	b.WriteString("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	prev := ""
@@ -286,7 +293,7 @@ func markdown(m *meta, rows []row) string {
 			https = r.Kind
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", title, r.Target, https,
-			num(r.RPS), ratio(r.VsDirect), ratio(r.VsGoproxy), num(r.P50ms), num(r.P90ms), num(r.P99ms), r.Errors,
+			num(r.RPS), ratio(r.VsDirect), ratioWithRange(r), num(r.P50ms), num(r.P90ms), num(r.P99ms), r.Errors,
 			opt(r.CPUPer1k, 3), opt(r.PeakRSSMiB, 1))
 	}
 	if hs := handshakeCost(rows); len(hs) > 0 {
@@ -311,6 +318,41 @@ func markdown(m *meta, rows []row) string {
 }
 
 func ptr(f float64) *float64 { return &f }
+
+func roundRatios(rps, ref []float64) []float64 {
+	if len(ref) != len(rps) {
+		return nil
+	}
+	var out []float64
+	for i := range rps {
+		if ref[i] > 0 {
+			out = append(out, rps[i]/ref[i])
+		}
+	}
+	return out
+}
+
+func medianRatio(rps, ref []float64) *float64 {
+	r := roundRatios(rps, ref)
+	if len(r) == 0 {
+		return nil
+	}
+	sort.Float64s(r)
+	m := r[len(r)/2]
+	if len(r)%2 == 0 {
+		m = (r[len(r)/2-1] + r[len(r)/2]) / 2
+	}
+	return ptr(round(m, 3))
+}
+
+func ratioRange(rps, ref []float64) (lo, hi float64, ok bool) {
+	r := roundRatios(rps, ref)
+	if len(r) == 0 {
+		return 0, 0, false
+	}
+	sort.Float64s(r)
+	return round(r[0], 3), round(r[len(r)-1], 3), true
+}
 
 // round rounds f to d decimals.
 func round(f float64, d int) float64 {
@@ -342,6 +384,13 @@ func ratio(f *float64) string {
 		return "—"
 	}
 	return fmt.Sprintf("%.2f", *f)
+}
+
+func ratioWithRange(r row) string {
+	if r.VsGoproxy == nil || len(r.VsGoproxyRange) != 2 || r.Rounds < 2 || r.Target == tBareGoproxy {
+		return ratio(r.VsGoproxy)
+	}
+	return fmt.Sprintf("%.2f (%.2f–%.2f)", *r.VsGoproxy, r.VsGoproxyRange[0], r.VsGoproxyRange[1])
 }
 
 func opt(f *float64, decimals int) string {

@@ -271,6 +271,8 @@ func measure(ctx context.Context, t *target, sc scenario, up *upstream, o option
 
 type windowHooks struct{ start, end func() }
 
+var errNotFound = errors.New("not found")
+
 // profile runs one more, longer window of sc against t while fetching a
 // CPU profile from t's pprof endpoint, and allocation profiles before and
 // after (compare them with go tool pprof -diff_base).
@@ -290,6 +292,11 @@ func profile(ctx context.Context, t *target, sc scenario, up *upstream, o option
 			errs = append(errs, <-cpuDone)
 			errs = append(errs, download(ctx, base+"allocs", prefix+".allocs-after.pprof"))
 			errs = append(errs, download(ctx, base+"heap", prefix+".heap.pprof"))
+			// The Go runtime's own account of its memory (heap, stacks,
+			// GC goal), where the target serves Prometheus metrics.
+			if err := download(ctx, "http://"+t.admin+"/metrics", prefix+".metrics.txt"); err != nil && !errors.Is(err, errNotFound) {
+				errs = append(errs, err)
+			}
 		},
 	}
 	// The window outlasts the profile a little, so the profile sees load
@@ -308,6 +315,9 @@ func download(ctx context.Context, url, path string) error {
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return errNotFound
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
