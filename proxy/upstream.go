@@ -179,6 +179,17 @@ func (u *upstream) RoundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 		// a context, two callbacks and a goroutine per request.
 		req = req.WithContext(x.state.conn.ctx)
 	}
+	if req.Close {
+		// Connection: close is hop-by-hop (RFC 9110 §7.6.1): it ends the
+		// client's connection, which goproxy (from its own copy of the
+		// request) and net/http close after this response, not the pooled
+		// connection to the upstream. Forwarding it made every request of a
+		// one-shot client open, and for HTTPS handshake, a new upstream
+		// connection.
+		out := *req
+		out.Close = false
+		req = &out
+	}
 	resp, err := u.tr.RoundTrip(req)
 	if err == nil {
 		if x != nil {
