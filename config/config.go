@@ -109,8 +109,74 @@ type Profile struct {
 	// GPC and DNT add Sec-GPC: 1 / DNT: 1 to forwarded requests.
 	GPC bool `yaml:"gpc"`
 	DNT bool `yaml:"dnt"`
+	// ConsentState says which consent-platform cookies the proxy writes so
+	// that sites see the profile's choice; nil when the profile has none.
+	ConsentState *ConsentState `yaml:"consent_state"`
 	// Line is where the entry starts in the config file (0 when not from a file).
 	Line int `yaml:"-"`
+}
+
+// ConsentState is a profile's consent_state. It mirrors the consent_state
+// of rules files; the rules package validates it again and rules/consent
+// documents the defaults of its zero values.
+type ConsentState struct {
+	ConsentSettings `yaml:",inline"`
+	// Enforce replaces a different choice already stored in the browser.
+	Enforce bool `yaml:"enforce"`
+	// Sites override the settings per registrable domain, in file order.
+	Sites []ConsentSite `yaml:"sites"`
+	// Line is where consent_state starts in the config file.
+	Line int `yaml:"-"`
+}
+
+// ConsentSite overrides a profile's consent settings on one site.
+type ConsentSite struct {
+	// Site is a registrable domain (shop.example).
+	Site            string `yaml:"-"`
+	ConsentSettings `yaml:",inline"`
+	Line            int `yaml:"-"`
+}
+
+// ConsentSettings are what a profile writes and a site may override. Zero
+// values mean the default (profile) or the profile's value (site).
+type ConsentSettings struct {
+	// Formats: onetrust, cookiebot, tcf, gpp. For a site, nil keeps the
+	// profile's list and an empty list writes nothing there.
+	Formats   []string       `yaml:"formats"`
+	OneTrust  OneTrustState  `yaml:"onetrust"`
+	Cookiebot CookiebotState `yaml:"cookiebot"`
+	TCF       TCFState       `yaml:"tcf"`
+	GPP       GPPState       `yaml:"gpp"`
+}
+
+// OneTrustState configures OptanonConsent.
+type OneTrustState struct {
+	// Groups maps a category to a OneTrust group id (analytics: C0002).
+	Groups  map[string]string `yaml:"groups"`
+	Version string            `yaml:"version"`
+}
+
+// CookiebotState configures CookieConsent.
+type CookiebotState struct {
+	Region string `yaml:"region"`
+}
+
+// TCFState configures the IAB TCF v2.2 TC string.
+type TCFState struct {
+	Cookie            string `yaml:"cookie"`
+	CmpID             int    `yaml:"cmp_id"`
+	CmpVersion        int    `yaml:"cmp_version"`
+	ConsentScreen     int    `yaml:"consent_screen"`
+	ConsentLanguage   string `yaml:"consent_language"`
+	PublisherCC       string `yaml:"publisher_cc"`
+	VendorListVersion int    `yaml:"vendor_list_version"`
+	PolicyVersion     int    `yaml:"policy_version"`
+}
+
+// GPPState configures the IAB GPP cookies.
+type GPPState struct {
+	Cookie    string `yaml:"cookie"`
+	SIDCookie string `yaml:"sid_cookie"`
 }
 
 // Limits bound every resource the proxy holds.

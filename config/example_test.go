@@ -60,6 +60,18 @@ func TestExampleYAML(t *testing.T) {
 			t.Errorf("example.yaml has no profile with %s", k)
 		}
 	}
+	for _, k := range consentStateKeys() {
+		if !keys["profiles[].consent_state."+k] {
+			t.Errorf("example.yaml has no consent_state with %s", k)
+		}
+	}
+	for section, ks := range map[string][]string{"onetrust": oneTrustKeys(), "cookiebot": cookiebotKeys(), "tcf": tcfKeys(), "gpp": gppKeys()} {
+		for _, k := range ks {
+			if !keys["profiles[].consent_state."+section+"."+k] {
+				t.Errorf("example.yaml has no consent_state %s.%s", section, k)
+			}
+		}
+	}
 
 	var acceptAll, auth bool
 	for _, l := range cfg.Listeners {
@@ -90,7 +102,8 @@ func collectKeys(t *testing.T, n *yaml.Node, prefix string, keys map[string]bool
 			keys[path] = true
 			commented := k.HeadComment != "" || (i >= 2 && n.Content[i-2].HeadComment != "") ||
 				(i == 0 && prefix != "" && strings.HasSuffix(prefix, "[].")) // first key of a list item: comment sits on "- "
-			if !commented && !strings.Contains(prefix, "vendors") {
+			// vendors and onetrust.groups hold user data, not settings.
+			if !commented && !strings.Contains(prefix, "vendors") && !strings.Contains(prefix, "groups") {
 				t.Errorf("example.yaml: %s (line %d) has no comment", path, k.Line)
 			}
 			collectKeys(t, v, path+".", keys)

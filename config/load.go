@@ -505,7 +505,7 @@ func (l *loader) seq(n *yaml.Node, key string) ([]*yaml.Node, bool) {
 func listenerKeys() []string { return []string{"listen", "profile", "auth"} }
 
 func profileKeys() []string {
-	return []string{"name", "description", "allow", "vendors", "unknown_cookies", "on_denied", "gpc", "dnt"}
+	return []string{"name", "description", "allow", "vendors", "unknown_cookies", "on_denied", "gpc", "dnt", "consent_state"}
 }
 
 func (l *loader) listeners(n *yaml.Node) {
@@ -597,6 +597,8 @@ func (l *loader) profiles(n *yaml.Node) {
 				}
 			case "vendors":
 				p.Vendors = l.vendors(e.val, ek)
+			case "consent_state":
+				p.ConsentState = l.consentState(e.val, ek)
 			default:
 				l.unknown(e.key, e.name, key, profileKeys(), "")
 				continue

@@ -47,8 +47,8 @@ func TestParseUnknownKeys(t *testing.T) {
 			`x.yaml:4: unknown key "xyzzy" in listeners[1] (valid keys: listen, profile, auth)`},
 		{"profile key with suggestion", "profiles:\n  - name: a\n    unknown_cookie: strip\n",
 			`x.yaml:3: unknown key "unknown_cookie" in profiles[0] (did you mean "unknown_cookies"?)`},
-		{"profile key consent_state", "profiles:\n  - name: a\n    consent_state: x\n",
-			`x.yaml:3: unknown key "consent_state" in profiles[0] (valid keys: name, description, allow, vendors, unknown_cookies, on_denied, gpc, dnt)`},
+		{"profile consent_state not a mapping", "profiles:\n  - name: a\n    consent_state: x\n",
+			`x.yaml:3: profiles[0].consent_state: want a mapping (key: value), got "x"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

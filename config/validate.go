@@ -231,6 +231,9 @@ func (v *validator) profiles() {
 		if p.OnDenied != "" {
 			v.enum(key+".on_denied", p.OnDenied, "block", "strip")
 		}
+		if p.ConsentState != nil {
+			v.consentState(key+".consent_state", p.ConsentState)
+		}
 	}
 }
 

@@ -286,6 +286,7 @@ func hostOf(u *url.URL) string {
 func blockResponse(req *http.Request, a rules.Action) *http.Response {
 	h := make(http.Header, 3)
 	h.Set("Cache-Control", "no-store")
+	allowCORS(req, h)
 	resp := &http.Response{
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
@@ -304,6 +305,31 @@ func blockResponse(req *http.Request, a rules.Action) *http.Response {
 	resp.StatusCode, resp.Status = http.StatusNoContent, "204 No Content"
 	resp.Body = http.NoBody
 	return resp
+}
+
+// allowCORS lets a cross-origin fetch() see the block answer as an empty
+// success instead of failing with a CORS error in the page's console: a
+// blocked tracker must not break the page or look like a proxy fault. It
+// echoes the request's Origin (credentialed requests may not use "*") and,
+// for a preflight, the method and headers asked for. Nothing is exposed by
+// it: the answer is the proxy's own empty body or GIF, never upstream data.
+func allowCORS(req *http.Request, h http.Header) {
+	origin := req.Header.Get("Origin")
+	if origin == "" {
+		return
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	h.Set("Vary", "Origin")
+	if req.Method != http.MethodOptions {
+		return
+	}
+	if m := req.Header.Get("Access-Control-Request-Method"); m != "" {
+		h.Set("Access-Control-Allow-Methods", m)
+	}
+	if hs := req.Header.Get("Access-Control-Request-Headers"); hs != "" {
+		h.Set("Access-Control-Allow-Headers", hs)
+	}
 }
 
 // readCloser is a body over a reader that needs no closing.

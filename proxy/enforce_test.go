@@ -137,6 +137,26 @@ func TestBlockedResponses(t *testing.T) {
 			if resp.StatusCode != 204 || len(body) != 0 || resp.Header.Get("Cache-Control") != "no-store" {
 				t.Errorf("script: got %d %q cache %q, want 204, empty, no-store", resp.StatusCode, body, resp.Header.Get("Cache-Control"))
 			}
+			// A cross-origin fetch() of a blocked tracker, and its preflight,
+			// must look like an empty success to the page, not a CORS error.
+			corsFetch := []string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Mode", "cors", "Sec-Fetch-Dest", "empty", "Origin", "https://shop.test"}
+			fetch := probe{method: "POST", url: tr.scheme + "://www.facebook.com/tr", hdr: corsFetch, body: "ev=PageView"}
+			resp, _ = fetch.do(t, c)
+			if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "https://shop.test" ||
+				resp.Header.Get("Access-Control-Allow-Credentials") != "true" {
+				t.Errorf("cors fetch: got %d ACAO %q ACAC %q, want 204 echoing the Origin with credentials",
+					resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), resp.Header.Get("Access-Control-Allow-Credentials"))
+			}
+			preflight := probe{method: "OPTIONS", url: tr.scheme + "://www.facebook.com/tr",
+				hdr: append(corsFetch[:len(corsFetch):len(corsFetch)], "Access-Control-Request-Method", "PUT", "Access-Control-Request-Headers", "content-type,x-fb")}
+			resp, _ = preflight.do(t, c)
+			if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Methods") != "PUT" ||
+				resp.Header.Get("Access-Control-Allow-Headers") != "content-type,x-fb" || resp.Header.Get("Access-Control-Allow-Origin") != "https://shop.test" {
+				t.Errorf("preflight: got %d %v, want 204 allowing PUT and the asked headers", resp.StatusCode, resp.Header)
+			}
+			if resp, _ = pixel.do(t, c); resp.Header.Get("Access-Control-Allow-Origin") != "" {
+				t.Errorf("a request without Origin got CORS headers: %v", resp.Header)
+			}
 		})
 	}
 	if n := plain.count() + web.count("www.facebook.com/tr") + web.count("www.googletagmanager.com/gtag/js"); n != 0 {

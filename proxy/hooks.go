@@ -14,8 +14,8 @@ import (
 // changed: every request of a keep-alive connection and every stream of an
 // HTTP/2 tunnel share the same value concurrently.
 type ConnInfo struct {
-	// Listener is the configured address of the listener that accepted the
-	// connection (cfg.Listen for the main one).
+	// Listener is the bound address of the listener that accepted the
+	// connection (the real port even when the config said port 0).
 	Listener string
 	// Client is the client's address.
 	Client netip.AddrPort

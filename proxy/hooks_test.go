@@ -129,10 +129,10 @@ func TestHooksOrderAndConnInfo(t *testing.T) {
 			if second[0] != ci {
 				t.Errorf("two requests on one connection saw different ConnInfo values")
 			}
-			if ci.Listener != cfg.Listen || !ci.Client.Addr().IsLoopback() || ci.Client.Port() == 0 ||
+			if ci.Listener != e.proxyURL.Host || !ci.Client.Addr().IsLoopback() || ci.Client.Port() == 0 ||
 				ci.Target != tt.wantTarget || ci.Intercepted != tt.intercepted {
 				t.Errorf("ConnInfo %+v, want listener %q, a loopback client, target %q, intercepted %v",
-					*ci, cfg.Listen, tt.wantTarget, tt.intercepted)
+					*ci, e.proxyURL.Host, tt.wantTarget, tt.intercepted)
 			}
 		})
 	}

@@ -268,7 +268,7 @@ func (s *Server) Start() error {
 
 	addrs := make([]string, 0, len(lns))
 	for i, ln := range lns {
-		tl := newTrackedListener(ln, binds[i].addr, lim.MaxConnections, lim.IdleTimeout)
+		tl := newTrackedListener(ln, ln.Addr().String(), lim.MaxConnections, lim.IdleTimeout)
 		tl.onAccept = s.listenerProfile(i)
 		srv := &http.Server{
 			Handler:           s.gate(i, s.gp),
@@ -292,7 +292,7 @@ func (s *Server) Start() error {
 		zap.String("profile", s.cfg.Profile),
 	}
 	if aln != nil {
-		s.adminLn = newTrackedListener(aln, s.cfg.Admin, adminMaxConns, lim.IdleTimeout)
+		s.adminLn = newTrackedListener(aln, aln.Addr().String(), adminMaxConns, lim.IdleTimeout)
 		s.adminSrv = &http.Server{
 			Handler:           s.admin,
 			ReadHeaderTimeout: lim.ReadHeaderTimeout,

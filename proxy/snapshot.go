@@ -135,53 +135,6 @@ func (s ProfileSource) String() string {
 	return "default"
 }
 
-// ProfilesLayer is the rules layer holding the config file's `profiles:`,
-// each keeping its file:line (and each vendor override its own line), so
-// that rule errors and explanations cite the config file. It is nil when
-// the configuration defines no profile.
-func ProfilesLayer(cfg config.Config) *rules.File {
-	if len(cfg.Profiles) == 0 {
-		return nil
-	}
-	name := cfg.File
-	if name == "" {
-		name = "config"
-	}
-	f := &rules.File{Name: name}
-	for i, p := range cfg.Profiles {
-		key := fmt.Sprintf("profiles[%d]", i)
-		ps := rules.ProfileSpec{
-			Name:           p.Name,
-			Description:    p.Description,
-			Allow:          append([]string(nil), p.Allow...),
-			UnknownCookies: p.UnknownCookies,
-			OnDenied:       p.OnDenied,
-			GPC:            p.GPC,
-			DNT:            p.DNT,
-			Origin:         ruleOrigin(cfg, key, name, p.Line),
-		}
-		if len(p.Vendors) > 0 {
-			ps.Vendors = make(map[string]string, len(p.Vendors))
-			ps.VendorOrigins = make(map[string]rules.Origin, len(p.Vendors))
-			for id, v := range p.Vendors {
-				ps.Vendors[id] = v
-				ps.VendorOrigins[id] = ruleOrigin(cfg, key+".vendors."+id, name, p.Line)
-			}
-		}
-		f.Profiles = append(f.Profiles, ps)
-	}
-	return f
-}
-
-// ruleOrigin converts where a config value was written into a rules
-// Origin; values not from a file cite the layer and the entry's line.
-func ruleOrigin(cfg config.Config, key, file string, line int) rules.Origin {
-	if o := cfg.Origin(key); o.File != "" {
-		return rules.Origin{File: o.File, Line: o.Line}
-	}
-	return rules.Origin{File: file, Line: line}
-}
-
 // BuildRules compiles the rule set a configuration asks for: the built-in
 // layer, then cfg.Rules in order, then the config file's profiles (the
 // strongest layer). Every problem is reported, each as "file:line: ...".

@@ -378,6 +378,16 @@ func (c *compiler) checkProfile(ps ProfileSpec) bool {
 		c.wrap(ps.Origin, err)
 		ok = false
 	}
+	if ps.ConsentState != nil {
+		if errs := checkConsentState(ps.ConsentState); len(errs) > 0 {
+			c.errs = append(c.errs, errs...)
+			ok = false
+		}
+		for _, r := range consentCategoryRefs(ps.ConsentState) {
+			r.what = fmt.Sprintf("profile %q %s", ps.Name, r.what)
+			c.catRefs = append(c.catRefs, r)
+		}
+	}
 	return ok
 }
 

@@ -95,7 +95,9 @@ type ProfileSpec struct {
 	// OnDenied is "block" (or "") or "strip".
 	OnDenied string
 	GPC, DNT bool
-	Origin   Origin
+	// ConsentState is the profile's consent_state; nil when it has none.
+	ConsentState *ConsentStateSpec
+	Origin       Origin
 	// VendorOrigins optionally gives the origin of each Vendors entry so
 	// that errors about it point at its own line.
 	VendorOrigins map[string]Origin

@@ -463,7 +463,7 @@ func (p *parser) cookieRule(n *yaml.Node) (CookieRuleSpec, bool) {
 
 func (p *parser) profile(n *yaml.Node) (ProfileSpec, bool) {
 	if n.Kind != yaml.MappingNode {
-		p.errorf(n.Line, "a profile is a mapping with name, allow, vendors, unknown_cookies, on_denied, gpc, dnt")
+		p.errorf(n.Line, "a profile is a mapping with name, allow, vendors, unknown_cookies, on_denied, gpc, dnt, consent_state")
 		return ProfileSpec{}, false
 	}
 	ps := ProfileSpec{Origin: p.origin(n)}
@@ -532,6 +532,8 @@ func (p *parser) profile(n *yaml.Node) (ProfileSpec, bool) {
 			ps.GPC = p.boolean(v, "gpc")
 		case "dnt":
 			ps.DNT = p.boolean(v, "dnt")
+		case "consent_state":
+			ps.ConsentState = p.consentState(v)
 		}
 	})
 	if seen["name"] == nil {

@@ -114,7 +114,18 @@ func (p *Profile) Spec() ProfileSpec {
 			s.VendorOrigins[k] = v
 		}
 	}
+	s.ConsentState = p.spec.ConsentState.clone()
 	return s
+}
+
+// ConsentState returns the profile's consent_state as written (a deep
+// copy); ok is false when the profile has none. rules/consent turns it into
+// cookie values.
+func (p *Profile) ConsentState() (cs ConsentStateSpec, ok bool) {
+	if p.spec.ConsentState == nil {
+		return ConsentStateSpec{}, false
+	}
+	return *p.spec.ConsentState.clone(), true
 }
 
 // judge says whether a category (by number) of a vendor is allowed and why.

@@ -339,5 +339,5 @@ func serviceKeys() []string {
 }
 func cookieKeys() []string { return []string{"names", "category", "vendor", "domains", "source"} }
 func profileKeys() []string {
-	return []string{"name", "description", "allow", "vendors", "unknown_cookies", "on_denied", "gpc", "dnt"}
+	return []string{"name", "description", "allow", "vendors", "unknown_cookies", "on_denied", "gpc", "dnt", "consent_state"}
 }

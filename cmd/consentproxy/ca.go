@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/consentproxy/consentproxy/certs"
 	"github.com/consentproxy/consentproxy/config"
+	"github.com/consentproxy/consentproxy/proxy"
+	"github.com/consentproxy/consentproxy/proxy/admin"
 )
 
 const caUsage = `usage: consentproxy ca <subcommand> [flags]
@@ -24,7 +27,9 @@ subcommands:
   init        create the CA if there is none; print where it is and its fingerprint
   show        print the CA certificate's subject, serial, validity and fingerprints
   export      write the CA certificate (never the key) as PEM, or DER with --der
-  trust-help  how to make browsers, tools and systems trust the CA
+  trust-help  how to make browsers, test runners, tools and systems trust the
+              CA and use the proxy, filled in with this installation's paths,
+              fingerprints and proxy address (--listen, --config apply)
 
 flags of every subcommand (the same as for run, so --config works too):
   --config FILE    config file whose data_dir/ca_cert/ca_key apply (env CONSENTPROXY_CONFIG)
@@ -71,6 +76,13 @@ type caPaths struct {
 // --config, --data-dir and friends mean what they mean for run; extra adds
 // the subcommand's own) and resolves where the CA lives.
 func caCommand(e env, name string, args []string, extra func(fs *flag.FlagSet)) (p caPaths, help bool, err error) {
+	p, _, help, err = caCommandConfig(e, name, args, extra)
+	return p, help, err
+}
+
+// caCommandConfig is caCommand that also returns the whole configuration
+// (trust-help needs the proxy's addresses).
+func caCommandConfig(e env, name string, args []string, extra func(fs *flag.FlagSet)) (p caPaths, cfg config.Config, help bool, err error) {
 	fs := newFlagSet(e, "ca "+name, caUsage)
 	// The run flags are accepted but not listed: only the CA's matter here.
 	fs.Usage = func() { io.WriteString(e.stdout, caUsage) }
@@ -79,14 +91,14 @@ func caCommand(e env, name string, args []string, extra func(fs *flag.FlagSet)) 
 		extra(fs)
 	}
 	if help, err := parseFlags(fs, args); help || err != nil {
-		return caPaths{}, help, err
+		return caPaths{}, cfg, help, err
 	}
 	if fs.NArg() > 0 {
-		return caPaths{}, false, usageError("ca %s: unexpected argument %q (see consentproxy ca -h)", name, fs.Arg(0))
+		return caPaths{}, cfg, false, usageError("ca %s: unexpected argument %q (see consentproxy ca -h)", name, fs.Arg(0))
 	}
-	cfg, err := resolveConfig(e, flags)
+	cfg, err = resolveConfig(e, flags)
 	if err != nil {
-		return caPaths{}, false, err
+		return caPaths{}, cfg, false, err
 	}
 	p = caPaths{cert: cfg.CACert, key: cfg.CAKey}
 	// Absolute paths in everything printed: the user is told where the
@@ -96,7 +108,7 @@ func caCommand(e env, name string, args []string, extra func(fs *flag.FlagSet)) 
 			*s = abs
 		}
 	}
-	return p, false, nil
+	return p, cfg, false, nil
 }
 
 // lookupEnv returns the last value of name in environ ("" when unset),
@@ -238,7 +250,7 @@ func sameFile(a, b string) bool {
 }
 
 func caTrustHelp(e env, args []string) error {
-	p, help, err := caCommand(e, "trust-help", args, nil)
+	p, cfg, help, err := caCommandConfig(e, "trust-help", args, nil)
 	if help || err != nil {
 		return err
 	}
@@ -246,41 +258,68 @@ func caTrustHelp(e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	proxy := "http://" + config.DefaultListen
-	r := strings.NewReplacer("{cert}", p.cert, "{spki}", certs.SPKIFingerprint(c), "{proxy}", proxy, "{sha256}", certs.Fingerprint(c))
-	io.WriteString(e.stdout, r.Replace(trustHelp))
-	return nil
+	// The configured addresses (not the defaults): the instructions must
+	// point at this installation's proxy.
+	info := trustInfo(cfg, p.cert, c, cfg.Listen, cfg.Admin)
+	io.WriteString(e.stdout, "How to make clients trust this installation's CA and use its proxy.\n"+
+		"The same help is served by the admin listener at /.\n\n")
+	return admin.WriteTrustText(e.stdout, admin.TrustSections(info))
 }
 
-const trustHelp = `The consentproxy CA certificate is {cert}
-  sha256: {sha256}
+// trustInfo fills the trust instructions in: the CA, and the proxy and
+// admin addresses (configured ones for the CLI, bound ones for the page).
+func trustInfo(cfg config.Config, certFile string, c *x509.Certificate, proxyAddr, adminAddr string) admin.TrustInfo {
+	info := admin.TrustInfo{
+		CertFile:    certFile,
+		SHA256:      certs.Fingerprint(c),
+		SPKI:        certs.SPKIFingerprint(c),
+		Proxy:       clientAddr(proxyAddr),
+		ProxyAuth:   cfg.ProxyAuth,
+		PasswordSet: cfg.ProxyPassword != "",
+	}
+	if adminAddr != "" && adminAddr != config.AdminOff {
+		info.Admin = clientAddr(adminAddr)
+	}
+	for _, l := range cfg.Listeners {
+		info.Listeners = append(info.Listeners, admin.TrustListener{Addr: clientAddr(l.Listen), Profile: l.Profile, Auth: l.Auth})
+	}
+	return info
+}
 
-Trust it only where you mean to test: whoever holds its key can read the
-HTTPS traffic of every client that trusts it. Per-client options first,
-system-wide ones last.
+// clientAddr is how a client on this machine reaches a listener: a
+// wildcard bind (":8080", "0.0.0.0:8080", "[::]:8080") is reached on
+// loopback.
+func clientAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
 
-curl         curl --proxy {proxy} --cacert {cert} https://example.com/
-Chromium     chromium --proxy-server={proxy} --user-data-dir=/tmp/cp-profile \
-               --ignore-certificate-errors-spki-list={spki}
-             (the SPKI list is honoured only together with --user-data-dir)
-Playwright   proxy: { server: '{proxy}' }, and for Chromium
-             args: ['--ignore-certificate-errors-spki-list={spki}']
-             (or ignoreHTTPSErrors: true, which accepts any certificate)
-Firefox      Settings > Privacy & Security > Certificates > View Certificates >
-             Authorities > Import {cert}; or the enterprise policy
-             "Certificates": {"Install": ["{cert}"]}
-Node.js      NODE_EXTRA_CA_CERTS={cert}
-Python       REQUESTS_CA_BUNDLE={cert} (requests) or SSL_CERT_FILE={cert} (ssl);
-             both replace the system roots rather than add to them
-Go           SSL_CERT_FILE={cert} (replaces the system roots)
-Debian/Ubuntu  sudo cp {cert} /usr/local/share/ca-certificates/consentproxy.crt
-               sudo update-ca-certificates
-Fedora/RHEL    sudo cp {cert} /etc/pki/ca-trust/source/anchors/consentproxy.pem
-               sudo update-ca-trust
-macOS        sudo security add-trusted-cert -d -r trustRoot \
-               -k /Library/Keychains/System.keychain {cert}
-Windows      certutil -user -addstore Root {cert}
-
-Export a copy with 'consentproxy ca export [-o FILE]' (DER for Android and
-Windows: --der). Remove the CA from every place above when you are done.
-`
+// serveTrustPage puts the trust instructions on the admin listener at /
+// (public, like /ca.pem: it holds nothing secret), with the addresses the
+// listeners actually bound.
+func serveTrustPage(srv *proxy.Server, cfg config.Config, ca *certs.Authority) {
+	r := srv.Admin()
+	if r == nil {
+		return
+	}
+	certFile := cfg.CACert
+	if abs, err := filepath.Abs(certFile); err == nil {
+		certFile = abs
+	}
+	r.HandlePublic("GET /{$}", admin.TrustPage(func() admin.TrustInfo {
+		proxyAddr, adminAddr := cfg.Listen, cfg.Admin
+		if a := srv.Addr(); a != nil {
+			proxyAddr = a.String()
+		}
+		if a := srv.AdminAddr(); a != nil {
+			adminAddr = a.String()
+		}
+		return trustInfo(cfg, certFile, ca.Certificate(), proxyAddr, adminAddr)
+	}))
+}

@@ -318,24 +318,92 @@ func TestCATrustHelp(t *testing.T) {
 		t.Fatal(err)
 	}
 	certFile := filepath.Join(dir, "ca.pem")
-	c, _ := certs.LoadCertificate(certFile)
-	out, _, err := runCACmd(t, environ, "trust-help")
+	c, err := certs.LoadCertificate(certFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{
-		"--cacert " + certFile,
-		"--ignore-certificate-errors-spki-list=" + certs.SPKIFingerprint(c),
-		"NODE_EXTRA_CA_CERTS=" + certFile,
-		certs.Fingerprint(c),
-		"http://127.0.0.1:8080",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("trust-help lacks %q", want)
-		}
+	spki, sha := certs.SPKIFingerprint(c), certs.Fingerprint(c)
+	config := filepath.Join(t.TempDir(), "consentproxy.yaml")
+	os.WriteFile(config, []byte("listen: 127.0.0.1:9191\nadmin: 127.0.0.1:9192\nproxy_auth: true\nproxy_password: s3cret-pw\n"+
+		"listeners:\n  - listen: 127.0.0.1:9193\n    profile: accept-all\n"), 0o644)
+
+	tests := []struct {
+		name    string
+		environ []string
+		args    []string
+		want    []string
+		not     []string
+	}{
+		{name: "defaults",
+			environ: environ,
+			want: []string{
+				"curl --proxy http://127.0.0.1:8080 --cacert " + certFile + " https://example.com/",
+				"certutil -d sql:/tmp/consentproxy-home/.pki/nssdb -A -t C,, -n consentproxy -i " + certFile,
+				"chromium --proxy-server=http://127.0.0.1:8080 --user-data-dir=/tmp/consentproxy-chromium \\\n  --ignore-certificate-errors-spki-list=" + spki,
+				"NODE_EXTRA_CA_CERTS=" + certFile,
+				sha,
+				"http://127.0.0.1:8081/ca.der",
+			}},
+		{name: "--listen flag",
+			environ: environ,
+			args:    []string{"--listen", "127.0.0.1:3128", "--admin", "off"},
+			want:    []string{"--proxy-server=http://127.0.0.1:3128", "export HTTPS_PROXY=http://127.0.0.1:3128"},
+			not:     []string{"127.0.0.1:8080", "/ca.der (DER"}},
+		{name: "environment",
+			environ: append(environ, "CONSENTPROXY_LISTEN=127.0.0.1:3129"),
+			want:    []string{"--proxy-server=http://127.0.0.1:3129"},
+			not:     []string{"127.0.0.1:8080"}},
+		{name: "wildcard bind is reached on loopback",
+			environ: environ,
+			args:    []string{"--listen", "0.0.0.0:3130", "--allow-remote"},
+			want:    []string{"--proxy-server=http://127.0.0.1:3130"},
+			not:     []string{"0.0.0.0"}},
+		{name: "config file: addresses, proxy auth, listeners; the password never printed",
+			environ: environ,
+			args:    []string{"--config", config},
+			want: []string{
+				"--proxy-server=http://127.0.0.1:9191", "http://127.0.0.1:9192/ca.pem",
+				"This proxy asks for credentials", "username: 'reject-all', password: '<proxy_password>'",
+				"http://127.0.0.1:9193  (profile accept-all)",
+			},
+			not: []string{"s3cret-pw", "127.0.0.1:8080"}},
 	}
-	if strings.Contains(out, "{cert}") || strings.Contains(out, "{spki}") || strings.Contains(out, "{proxy}") || strings.Contains(out, "{sha256}") {
-		t.Errorf("trust-help left a placeholder unreplaced:\n%s", out)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, _, err := runCACmd(t, tt.environ, append([]string{"trust-help"}, tt.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("trust-help lacks %q:\n%s", want, out)
+				}
+			}
+			for _, not := range tt.not {
+				if strings.Contains(out, not) {
+					t.Errorf("trust-help has %q", not)
+				}
+			}
+			if strings.Contains(out, "PRIVATE") {
+				t.Errorf("trust-help printed key material")
+			}
+		})
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1:8080": "127.0.0.1:8080",
+		":8080":          "127.0.0.1:8080",
+		"0.0.0.0:8080":   "127.0.0.1:8080",
+		"[::]:8080":      "127.0.0.1:8080",
+		"[::1]:8080":     "[::1]:8080",
+		"10.0.0.5:3128":  "10.0.0.5:3128",
+		"localhost:8080": "localhost:8080",
+	} {
+		if got := clientAddr(in); got != want {
+			t.Errorf("clientAddr(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

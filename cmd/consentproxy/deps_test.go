@@ -13,10 +13,11 @@ import (
 func TestPackageBoundaries(t *testing.T) {
 	const mod = "github.com/consentproxy/consentproxy"
 	forbidden := map[string][]string{
-		mod + "/config":       {mod + "/", "github.com/elazarl/goproxy", "go.uber.org/zap"},
-		mod + "/certs":        {mod + "/", "github.com/elazarl/goproxy", "go.uber.org/zap"},
-		mod + "/rules":        {mod + "/proxy", mod + "/certs", mod + "/config", "github.com/elazarl/goproxy", "go.uber.org/zap"},
-		mod + "/rules/cookie": {mod + "/", "github.com/elazarl/goproxy", "go.uber.org/zap"},
+		mod + "/config":        {mod + "/", "github.com/elazarl/goproxy", "go.uber.org/zap"},
+		mod + "/certs":         {mod + "/", "github.com/elazarl/goproxy", "go.uber.org/zap"},
+		mod + "/rules":         {mod + "/proxy", mod + "/certs", mod + "/config", "github.com/elazarl/goproxy", "go.uber.org/zap"},
+		mod + "/rules/cookie":  {mod + "/", "github.com/elazarl/goproxy", "go.uber.org/zap"},
+		mod + "/rules/consent": {mod + "/proxy", mod + "/certs", mod + "/config", "github.com/elazarl/goproxy", "go.uber.org/zap"},
 	}
 	out, err := exec.Command("go", "list", "-json=ImportPath,Deps", mod+"/...").Output()
 	if err != nil {

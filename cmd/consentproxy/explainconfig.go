@@ -9,16 +9,17 @@ import (
 	"github.com/consentproxy/consentproxy/rules"
 )
 
-// explainSources are the rules `rules explain` compiles: with a config
-// file (--config, else CONSENTPROXY_CONFIG), its rules files and then its
-// profiles, exactly as `run` layers them, with the --rules files of the
-// command line between the two; without one, the --rules files alone.
-// fileProfile is the file's `profile`, the default for --profile.
+// configRuleSources are the rules `rules explain` and `consent encode`
+// compile: with a config file (--config, else CONSENTPROXY_CONFIG), its
+// rules files and then its profiles, exactly as `run` layers them, with the
+// --rules files of the command line between the two; without one, the
+// --rules files alone. fileProfile is the file's `profile` ("" without a
+// file), the default for --profile.
 //
-// Only the file is read, not the other CONSENTPROXY_* variables: explain
-// has flags of its own named like run's (--rules, --profile), and mixing
-// the two precedences would make its answer hard to predict.
-func explainSources(e env, fs *flag.FlagSet, configFlag string, files []string) (src ruleSources, fileProfile string, err error) {
+// Only the file is read, not the other CONSENTPROXY_* variables: these
+// commands have flags of their own named like run's (--rules, --profile),
+// and mixing the two precedences would make their answer hard to predict.
+func configRuleSources(e env, fs *flag.FlagSet, cmd, configFlag string, files []string) (src ruleSources, fileProfile string, err error) {
 	path := configFlag
 	if !flagGiven(fs, config.ConfigFlag) {
 		path = lookupEnv(e.environ, config.ConfigEnv)
@@ -28,7 +29,7 @@ func explainSources(e env, fs *flag.FlagSet, configFlag string, files []string) 
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
-		return ruleSources{}, "", &exitError{code: 2, err: fmt.Errorf("rules explain: config file:\n%w", err)}
+		return ruleSources{}, "", &exitError{code: 2, err: fmt.Errorf("%s: config file:\n%w", cmd, err)}
 	}
 	src.Files = append(append(src.Files, cfg.Rules...), files...)
 	if layer := proxy.ProfilesLayer(cfg); layer != nil {

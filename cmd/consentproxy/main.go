@@ -41,6 +41,7 @@ func commands() map[string]command {
 		"run":     {"start the proxy", runProxy},
 		"ca":      {"create, show or export the CA certificate (init|show|export|trust-help)", runCA},
 		"rules":   {"check, explain or import rules (check|explain|import-ocd)", runRules},
+		"consent": {"write or read consent-platform cookies and signals (encode|decode)", runConsent},
 		"version": {"print the version", runVersion},
 	}
 }

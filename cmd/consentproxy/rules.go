@@ -216,7 +216,7 @@ func runRulesExplain(_ context.Context, e env, args []string) error {
 		r.Context = rules.TopLevel
 	}
 
-	src, fileProfile, err := explainSources(e, fs, *configFile, files)
+	src, fileProfile, err := configRuleSources(e, fs, "rules explain", *configFile, files)
 	if err != nil {
 		return err
 	}

@@ -64,6 +64,7 @@ func runProxy(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("run: %w", err)}
 	}
+	serveTrustPage(srv, cfg, ca)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	defer reloadOnSIGHUP(ctx, srv, log)()

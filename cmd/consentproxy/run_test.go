@@ -36,8 +36,8 @@ func TestRulesExplainWithConfig(t *testing.T) {
 	}{
 		{"--config", []string{"--config", cfgFile}, nil, "acme-fan", "allow", cfgFile + ":4"},
 		{"environment", nil, []string{"CONSENTPROXY_CONFIG=" + cfgFile}, "acme-fan", "allow", cfgFile + ":4"},
-		{"--profile beats the file's profile", []string{"--config", cfgFile, "--profile", "reject-all"}, nil, "reject-all", "block-image", "builtin/profiles.yaml:8"},
-		{"--config= disables the environment's", []string{"--config=", "--rules", filepath.Join(dir, "acme.yaml")}, []string{"CONSENTPROXY_CONFIG=" + cfgFile}, "reject-all", "block-image", "builtin/profiles.yaml:8"},
+		{"--profile beats the file's profile", []string{"--config", cfgFile, "--profile", "reject-all"}, nil, "reject-all", "block-image", "builtin/profiles.yaml:14"},
+		{"--config= disables the environment's", []string{"--config=", "--rules", filepath.Join(dir, "acme.yaml")}, []string{"CONSENTPROXY_CONFIG=" + cfgFile}, "reject-all", "block-image", "builtin/profiles.yaml:14"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
