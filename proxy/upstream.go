@@ -136,11 +136,15 @@ func newTransport(cfg config.Config, d *dialer, roots *x509.CertPool) *http.Tran
 			MinVersion:         tls.VersionTLS12,
 			InsecureSkipVerify: cfg.InsecureUpstream,
 		},
-		TLSHandshakeTimeout:    cfg.Limits.HandshakeTimeout,
-		ResponseHeaderTimeout:  cfg.Limits.ResponseHeaderTimeout,
-		IdleConnTimeout:        cfg.Limits.IdleTimeout,
-		ExpectContinueTimeout:  time.Second,
-		MaxIdleConns:           1024,
+		TLSHandshakeTimeout:   cfg.Limits.HandshakeTimeout,
+		ResponseHeaderTimeout: cfg.Limits.ResponseHeaderTimeout,
+		IdleConnTimeout:       cfg.Limits.IdleTimeout,
+		ExpectContinueTimeout: time.Second,
+		// An idle upstream connection costs about 50 KB (two goroutines,
+		// buffers, TLS state); 256 of them, what a browser keeps open at
+		// most, bound that to about 12 MiB however many hosts a client
+		// visits within the idle timeout.
+		MaxIdleConns:           256,
 		MaxIdleConnsPerHost:    64,
 		MaxResponseHeaderBytes: maxUpstreamHeaderBytes,
 		ForceAttemptHTTP2:      true,
