@@ -301,7 +301,11 @@ func profile(ctx context.Context, t *target, sc scenario, up *upstream, o option
 	}
 	// The window outlasts the profile a little, so the profile sees load
 	// throughout.
-	measure(ctx, t, sc, up, o, hosts, o.pprofTime+time.Second, edges)
+	rr := measure(ctx, t, sc, up, o, hosts, o.pprofTime+time.Second, edges)
+	// The count lets a profile's samples be read per request.
+	note := fmt.Sprintf("%d requests in %.1f s, %.4f CPU s per 1k requests\n", rr.load.requests, rr.load.elapsed.Seconds(),
+		rr.cpu/float64(max(rr.load.requests, 1))*1000)
+	errs = append(errs, os.WriteFile(prefix+".requests.txt", []byte(note), 0o644))
 	return errors.Join(errs...)
 }
 
