@@ -76,6 +76,9 @@ func TestQuickRun(t *testing.T) {
 			if !(r.P50ms > 0 && r.P90ms >= r.P50ms && r.P99ms >= r.P90ms) {
 				t.Errorf("%s: p50/p90/p99 = %v/%v/%v ms, want 0 < p50 <= p90 <= p99", key, r.P50ms, r.P90ms, r.P99ms)
 			}
+			if sc.https && !sc.keepAlive && (r.HandshakeP50ms == nil || *r.HandshakeP50ms <= 0) {
+				t.Errorf("%s: TLS handshake p50 %v, want > 0 on new HTTPS connections", key, r.HandshakeP50ms)
+			}
 			if r.Concurrency != sc.conc || r.HTTPS != sc.https || r.KeepAlive != sc.keepAlive {
 				t.Errorf("%s: concurrency %d https %v keep-alive %v, want %d %v %v", key, r.Concurrency, r.HTTPS, r.KeepAlive,
 					sc.conc, sc.https, sc.keepAlive)

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"strconv"
 	"sync"
@@ -114,7 +116,11 @@ type loadResult struct {
 	firstErr  string
 	elapsed   time.Duration
 	latencies []time.Duration // sorted
-	bytes     int64
+	// handshakes are the client's TLS handshakes with whatever answered
+	// the TLS (the proxy, for an intercepting one), sorted; with
+	// keep-alive only the first of each connection.
+	handshakes []time.Duration
+	bytes      int64
 	// cookiePairs sums the upstream's count of Cookie pairs received, over
 	// pages (the response header X-Bench-Cookie-Pairs); setCookies sums
 	// the Set-Cookie headers the client received on pages.
@@ -189,6 +195,9 @@ func runLoad(ctx context.Context, spec loadSpec) loadResult {
 				}
 				st.requests++
 				st.latencies = append(st.latencies, lat)
+				if res.handshake > 0 {
+					st.handshakes = append(st.handshakes, res.handshake)
+				}
 				st.bytes += res.bytes
 				if r.kind == resPage {
 					st.pages++
@@ -231,12 +240,14 @@ func runLoad(ctx context.Context, spec loadSpec) loadResult {
 			out.firstErr = st.firstErr
 		}
 		out.latencies = append(out.latencies, st.latencies...)
+		out.handshakes = append(out.handshakes, st.handshakes...)
 		out.bytes += st.bytes
 		out.pages += st.pages
 		out.cookiePairs += st.cookiePairs
 		out.setCookies += st.setCookies
 	}
 	sortDurations(out.latencies)
+	sortDurations(out.handshakes)
 	return out
 }
 
@@ -253,6 +264,7 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 type fetched struct {
+	handshake   time.Duration // 0: no TLS handshake on this request
 	bytes       int64
 	cookiePairs int
 	setCookies  int
@@ -264,6 +276,21 @@ func fetch(ctx context.Context, c *http.Client, r request) (fetched, error) {
 	req, err := newRequest(ctx, r)
 	if err != nil {
 		return fetched{}, err
+	}
+	var hsStart time.Time
+	var hs time.Duration
+	if req.URL.Scheme == "https" {
+		// For an intercepting proxy this is the handshake with its leaf:
+		// a new host's first costs the mint too. The upstream connection,
+		// made later for the request, is not in it.
+		req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			TLSHandshakeStart: func() { hsStart = time.Now() },
+			TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
+				if err == nil && !hsStart.IsZero() {
+					hs = time.Since(hsStart)
+				}
+			},
+		}))
 	}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -280,7 +307,7 @@ func fetch(ctx context.Context, c *http.Client, r request) (fetched, error) {
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return fetched{}, fmt.Errorf("%s: body of %d bytes, Content-Length %d", r.kind.path(), n, resp.ContentLength)
 	}
-	f := fetched{bytes: n, setCookies: len(resp.Header.Values("Set-Cookie"))}
+	f := fetched{bytes: n, setCookies: len(resp.Header.Values("Set-Cookie")), handshake: hs}
 	f.cookiePairs, _ = strconv.Atoi(resp.Header.Get(upstreamCookieHeader))
 	return f, nil
 }
