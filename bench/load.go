@@ -135,6 +135,9 @@ const (
 	phaseStop
 )
 
+// maxWindowStretch bounds how long a window waits for its first request.
+const maxWindowStretch = 30 * time.Second
+
 type workerStats struct {
 	loadResult
 	warm bool
@@ -149,6 +152,7 @@ func runLoad(ctx context.Context, spec loadSpec) loadResult {
 	defer cancel()
 
 	var phase atomic.Int32
+	var measured atomic.Int64 // requests completed in the window
 	var warmed atomic.Int32
 	allWarm := make(chan struct{})
 	var warmOnce sync.Once
@@ -193,6 +197,7 @@ func runLoad(ctx context.Context, spec loadSpec) loadResult {
 				if p != phaseMeasure {
 					continue
 				}
+				measured.Add(1)
 				st.requests++
 				st.latencies = append(st.latencies, lat)
 				if res.handshake > 0 {
@@ -222,6 +227,12 @@ func runLoad(ctx context.Context, spec loadSpec) loadResult {
 	t0 := time.Now()
 	phase.Store(phaseMeasure)
 	sleep(ctx, spec.window)
+	// A window shorter than one request (tiny windows in tests, a slow
+	// target on a busy machine) is stretched until a request completes,
+	// so that no figure is computed from nothing.
+	for deadline := time.Now().Add(maxWindowStretch); measured.Load() == 0 && ctx.Err() == nil && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	phase.Store(phaseStop)
 	elapsed := time.Since(t0)
 	if spec.atEnd != nil {
