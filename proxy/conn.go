@@ -168,6 +168,9 @@ func newClientConn(c net.Conn, l *trackedListener) *clientConn {
 	if l.maxBlock > 0 {
 		cc.framer = newRequestFramer(l.maxLine, l.maxBlock, false)
 	}
+	if cc.info.Client.IsValid() {
+		cc.info.client = cc.info.Client.String()
+	}
 	if l.onAccept != nil {
 		l.onAccept(cc.info)
 	}

@@ -57,7 +57,7 @@ func (s *Server) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.Con
 	cc := clientConnFrom(ctx.Req.Context())
 	info := &ConnInfo{Target: host}
 	if cc != nil {
-		info.Listener, info.Client = cc.info.Listener, cc.info.Client
+		info.Listener, info.Client, info.client = cc.info.Listener, cc.info.Client, cc.info.client
 		info.Profile, info.ProfileSource = cc.info.Profile, cc.info.ProfileSource
 		cc.hijacked.Store(true) // goproxy hijacks it for every action we return
 	}

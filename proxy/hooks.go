@@ -32,6 +32,21 @@ type ConnInfo struct {
 	Profile string
 	// ProfileSource says what fixed Profile (SourceDefault when "").
 	ProfileSource ProfileSource
+
+	// client is Client as text, formatted once per connection rather
+	// than once per event ("" when not formatted yet: clientString).
+	client string
+}
+
+// clientString is Client as text ("" when unknown).
+func (ci *ConnInfo) clientString() string {
+	switch {
+	case ci.client != "":
+		return ci.client
+	case ci.Client.IsValid():
+		return ci.Client.String()
+	}
+	return ""
 }
 
 // Exchange is one request on its way through the proxy, as hooks see it.

@@ -3,9 +3,12 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/consentproxy/consentproxy/config"
@@ -40,6 +43,61 @@ type snapshot struct {
 	warnings []string
 	// consent is the profiles' consent state (consentstate.go).
 	consent *snapshotConsent
+	// origins and lists memoise the text of rule origins and the cookie
+	// lists of events (memos, not state: they only ever hold what would
+	// be computed anyway).
+	origins originTexts
+	lists   cookieLists
+}
+
+// originTexts is a bounded, lock-free-to-read memo of rules.Origin.String:
+// every event names the rules behind it, and formatting "file:line" anew
+// for each cookie of each event was a third of enforcement's allocations.
+// Reads load an immutable map; a miss (once per origin, and there are only
+// as many as rules) copies it with the new entry.
+type originTexts struct {
+	m  atomic.Pointer[map[rules.Origin]string]
+	mu sync.Mutex // serialises the copies on a miss
+}
+
+// maxOriginTexts bounds the memo: a ruleset with more origins than this
+// (a big Open Cookie Database import) formats the rest on each use.
+const maxOriginTexts = 4096
+
+// originText is o.String(), memoised. A nil snapshot formats directly.
+func (snap *snapshot) originText(o rules.Origin) string {
+	if snap == nil {
+		return o.String()
+	}
+	t := &snap.origins
+	m := t.m.Load()
+	if m != nil {
+		if s, ok := (*m)[o]; ok {
+			return s
+		}
+	}
+	s := o.String()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m = t.m.Load()
+	if m == nil || len(*m) < maxOriginTexts {
+		n := make(map[rules.Origin]string, mapLen(m)+1)
+		if m != nil {
+			for k, v := range *m {
+				n[k] = v
+			}
+		}
+		n[o] = s
+		t.m.Store(&n)
+	}
+	return s
+}
+
+func mapLen(m *map[rules.Origin]string) int {
+	if m == nil {
+		return 0
+	}
+	return len(*m)
 }
 
 // listenerPolicy is what a listener asks of its clients.
@@ -163,6 +221,7 @@ func buildSnapshot(cfg config.Config, running []config.Listener, prev *snapshot,
 		built:    time.Now(),
 		consent:  newSnapshotConsent(set, cfg.WriteConsent),
 	}
+	snap.lists.seed = maphash.MakeSeed()
 	known := strings.Join(set.ProfileNames(), ", ")
 	var errs []error
 	p, ok := set.Profile(cfg.Profile)

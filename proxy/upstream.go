@@ -177,11 +177,15 @@ func newTransport(cfg config.Config, d *dialer, roots *x509.CertPool) *http.Tran
 			MinVersion:         tls.VersionTLS12,
 			InsecureSkipVerify: cfg.InsecureUpstream,
 		},
-		TLSHandshakeTimeout:    cfg.Limits.HandshakeTimeout,
-		ResponseHeaderTimeout:  cfg.Limits.ResponseHeaderTimeout,
-		IdleConnTimeout:        cfg.Limits.IdleTimeout,
-		ExpectContinueTimeout:  time.Second,
-		MaxIdleConns:           1024,
+		TLSHandshakeTimeout:   cfg.Limits.HandshakeTimeout,
+		ResponseHeaderTimeout: cfg.Limits.ResponseHeaderTimeout,
+		IdleConnTimeout:       cfg.Limits.IdleTimeout,
+		ExpectContinueTimeout: time.Second,
+		// An idle upstream connection costs about 50 KB (two goroutines,
+		// buffers, TLS state); 256 of them, what a browser keeps open at
+		// most, bound that to about 12 MiB however many hosts a client
+		// visits within the idle timeout.
+		MaxIdleConns:           256,
 		MaxIdleConnsPerHost:    64,
 		MaxResponseHeaderBytes: maxUpstreamHeaderBytes,
 		ForceAttemptHTTP2:      true,
@@ -209,10 +213,27 @@ type upstream struct {
 func (u *upstream) RoundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Response, error) {
 	x, _ := ctx.UserData.(*Exchange)
 	if x != nil && x.state.tunnel && x.state.conn != nil && req.ProtoMajor == 1 {
-		// Only goproxy's HTTP/1 tunnel loop reads requests with a context
-		// that never ends; net/http (plain) and the HTTP/2 server end theirs
-		// when the client leaves.
-		req = req.WithContext(withConnLifetime(req.Context(), x.state.conn.ctx))
+		// goproxy's HTTP/1 tunnel loop gives each request a context that
+		// ends when goproxy is done with the exchange, not when the client
+		// leaves; net/http (plain) and the HTTP/2 server end theirs when the
+		// client leaves. The client connection's own context does that, so
+		// it replaces goproxy's: that one holds no values (goproxy derives
+		// it from the Background of http.ReadRequest), and goproxy cancels
+		// it only after closing the response body, when the upstream
+		// request is over anyway. Deriving a context from both would cost
+		// a context, two callbacks and a goroutine per request.
+		req = req.WithContext(x.state.conn.ctx)
+	}
+	if req.Close {
+		// Connection: close is hop-by-hop (RFC 9110 §7.6.1): it ends the
+		// client's connection, which goproxy (from its own copy of the
+		// request) and net/http close after this response, not the pooled
+		// connection to the upstream. Forwarding it made every request of a
+		// one-shot client open, and for HTTPS handshake, a new upstream
+		// connection.
+		out := *req
+		out.Close = false
+		req = &out
 	}
 	resp, err := u.tr.RoundTrip(req)
 	if err == nil {
@@ -249,14 +270,4 @@ func (u *upstream) RoundTrip(req *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 		resp = x.track(resp)
 	}
 	return resp, nil
-}
-
-// withConnLifetime returns a context that also ends when the client
-// connection closes. The link is dropped as soon as parent ends, so a
-// long-lived connection does not accumulate callbacks.
-func withConnLifetime(parent, conn context.Context) context.Context {
-	ctx, cancel := context.WithCancelCause(parent)
-	stop := context.AfterFunc(conn, func() { cancel(context.Canceled) })
-	context.AfterFunc(ctx, func() { stop() })
-	return ctx
 }
