@@ -16,7 +16,8 @@ import (
 
 // TestQuickRun runs the whole harness, as `go run ./bench --quick` does,
 // with windows short enough for a test, against the targets every machine
-// has (no proxy, the bare goproxy baseline, consentproxy), and checks the
+// has (no proxy, the bare goproxy baseline, consentproxy with and without
+// writing consent cookies), and checks the
 // figures are well-formed: every target and scenario present, every number
 // positive, no errors, valid JSON lines. It asserts nothing about speed.
 func TestQuickRun(t *testing.T) {
@@ -51,7 +52,7 @@ func TestQuickRun(t *testing.T) {
 		t.Errorf("meta line = %+v", metaLine)
 	}
 
-	want := []string{tDirect, tBareGoproxy, tConsentproxy}
+	want := []string{tDirect, tBareGoproxy, tConsentproxy, tNoConsentWrite}
 	got := map[string]row{}
 	for _, r := range rows {
 		got[r.Scenario+"/"+r.Target] = r
@@ -136,8 +137,8 @@ func TestQuickRun(t *testing.T) {
 		}
 	}
 	slices.Sort(hs)
-	if !slices.Equal(hs, []string{tBareGoproxy, tConsentproxy}) {
-		t.Errorf("new-host handshake figures for %v, want bare-goproxy and consentproxy", hs)
+	if !slices.Equal(hs, []string{tBareGoproxy, tConsentproxy, tNoConsentWrite}) {
+		t.Errorf("new-host handshake figures for %v, want bare-goproxy and both consentproxy targets", hs)
 	}
 }
 

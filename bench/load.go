@@ -10,6 +10,7 @@ import (
 	"net/http/httptrace"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,14 +61,20 @@ func (r resource) path() string {
 	return "/page"
 }
 
-func newRequest(ctx context.Context, r request) (*http.Request, error) {
+// newRequest builds r as a browser would send it; kept are the consent
+// cookies this client already holds (see consentJar).
+func newRequest(ctx context.Context, r request, kept string) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {
 		return nil, err
 	}
 	h := req.Header
 	h.Set("User-Agent", userAgent)
-	h.Set("Cookie", cookieHeader)
+	if kept != "" {
+		h.Set("Cookie", cookieHeader+"; "+kept)
+	} else {
+		h.Set("Cookie", cookieHeader)
+	}
 	h.Set("Accept-Language", "en-GB,en;q=0.9")
 	h.Set("Accept-Encoding", "gzip, deflate, br, zstd")
 	switch r.kind {
@@ -165,6 +172,7 @@ func runLoad(ctx context.Context, spec loadSpec) loadResult {
 		go func() {
 			defer wg.Done()
 			st := &stats[i]
+			var jar consentJar // this client's consent cookies, as a browser keeps them
 			client := &http.Client{
 				Transport:     transports[i],
 				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -172,7 +180,7 @@ func runLoad(ctx context.Context, spec loadSpec) loadResult {
 			for seq := 0; phase.Load() != phaseStop && ctx.Err() == nil; seq++ {
 				r := spec.next(i, seq)
 				t0 := time.Now()
-				res, err := fetch(ctx, client, r)
+				res, err := fetch(ctx, client, r, &jar)
 				lat := time.Since(t0)
 				p := phase.Load()
 				if err != nil {
@@ -283,8 +291,8 @@ type fetched struct {
 
 // fetch sends r and reads the whole body. A status other than 200 or 204,
 // or a body shorter than its Content-Length, is an error.
-func fetch(ctx context.Context, c *http.Client, r request) (fetched, error) {
-	req, err := newRequest(ctx, r)
+func fetch(ctx context.Context, c *http.Client, r request, jar *consentJar) (fetched, error) {
+	req, err := newRequest(ctx, r, jar.header())
 	if err != nil {
 		return fetched{}, err
 	}
@@ -318,9 +326,60 @@ func fetch(ctx context.Context, c *http.Client, r request) (fetched, error) {
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return fetched{}, fmt.Errorf("%s: body of %d bytes, Content-Length %d", r.kind.path(), n, resp.ContentLength)
 	}
+	jar.keep(resp.Header.Values("Set-Cookie"))
 	f := fetched{bytes: n, setCookies: len(resp.Header.Values("Set-Cookie")), handshake: hs}
 	f.cookiePairs, _ = strconv.Atoi(resp.Header.Get(upstreamCookieHeader))
 	return f, nil
+}
+
+// consentJar is the part of a browser's cookie jar that matters to the
+// comparison: the consent-platform cookies consentproxy writes on a first
+// visit (its built-in profiles carry a consent_state). A browser sends them
+// back on every later request, after which the proxy has nothing to write;
+// a client that forgot them would make every page a first visit and
+// measure consentproxy writing six cookies per page, which no browser sees.
+// The other targets never set them, so for them the jar stays empty. The
+// fixed Cookie header of every request stays as it is.
+type consentJar struct {
+	pairs map[string]string
+	order []string
+	text  string
+}
+
+// consentCookieNames are the cookies consentproxy's consent state writes by
+// default (rules/builtin/cmp.yaml).
+var consentCookieNames = map[string]bool{
+	"OptanonConsent": true, "OptanonAlertBoxClosed": true, "CookieConsent": true,
+	"euconsent-v2": true, "__gpp": true, "__gpp_sid": true,
+}
+
+func (j *consentJar) header() string { return j.text }
+
+// keep remembers the consent cookies among a response's Set-Cookie fields.
+func (j *consentJar) keep(fields []string) {
+	changed := false
+	for _, f := range fields {
+		c, err := http.ParseSetCookie(f)
+		if err != nil || !consentCookieNames[c.Name] {
+			continue
+		}
+		if j.pairs == nil {
+			j.pairs = map[string]string{}
+		}
+		if _, ok := j.pairs[c.Name]; !ok {
+			j.order = append(j.order, c.Name)
+		}
+		j.pairs[c.Name] = c.Value
+		changed = true
+	}
+	if !changed {
+		return
+	}
+	parts := make([]string, 0, len(j.order))
+	for _, name := range j.order {
+		parts = append(parts, name+"="+j.pairs[name])
+	}
+	j.text = strings.Join(parts, "; ")
 }
 
 // percentile is the q-quantile (0 < q <= 1) of sorted latencies, by the

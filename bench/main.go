@@ -165,7 +165,7 @@ func contains(list []string, s string) bool {
 }
 
 func allTargets() []string {
-	return []string{tDirect, tBareGoproxy, tConsentproxy, tMitmdump, tPrivoxy, tSquid}
+	return []string{tDirect, tBareGoproxy, tConsentproxy, tNoConsentWrite, tMitmdump, tPrivoxy, tSquid}
 }
 
 // cli runs the harness with command-line arguments.

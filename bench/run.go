@@ -66,7 +66,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 	fmt.Fprintln(logw, "bench: building consentproxy and the bare goproxy baseline")
 	bins := map[string]string{}
 	for name, pkg := range map[string]string{tConsentproxy: "./cmd/consentproxy", tBareGoproxy: "./bench/baregoproxy"} {
-		if !want(name) {
+		if !want(name) && !(name == tConsentproxy && want(tNoConsentWrite)) {
 			continue
 		}
 		bins[name] = filepath.Join(work, "bin", name)
@@ -93,12 +93,14 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 	starters := []struct {
 		name  string
 		start func(bin string, pl places, up *upstream) (*target, error)
-	}{{tBareGoproxy, startBareGoproxy}, {tConsentproxy, startConsentproxy}}
+		bin   string
+	}{{tBareGoproxy, startBareGoproxy, tBareGoproxy}, {tConsentproxy, startConsentproxy, tConsentproxy},
+		{tNoConsentWrite, startNoConsentWrite, tConsentproxy}}
 	for _, s := range starters {
 		if !want(s.name) {
 			continue
 		}
-		start := func() (*target, error) { return s.start(bins[s.name], pl, up) }
+		start := func() (*target, error) { return s.start(bins[s.bin], pl, up) }
 		t, err := start()
 		if err != nil {
 			return nil, err

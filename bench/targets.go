@@ -33,9 +33,13 @@ const (
 	tDirect       = "direct"
 	tBareGoproxy  = "bare-goproxy"
 	tConsentproxy = "consentproxy"
-	tMitmdump     = "mitmdump"
-	tPrivoxy      = "privoxy"
-	tSquid        = "squid"
+	// tNoConsentWrite is consentproxy with --write-consent=false: the same
+	// enforcement without writing the consent platforms' cookies, so the
+	// requests its clients send are the same as through the baseline.
+	tNoConsentWrite = "consentproxy-nowrite"
+	tMitmdump       = "mitmdump"
+	tPrivoxy        = "privoxy"
+	tSquid          = "squid"
 )
 
 // target is one way of reaching the upstream: directly, or through one
@@ -380,9 +384,13 @@ func startConsentproxy(bin string, pl places, up *upstream) (*target, error) {
 	return startConsentproxyAs(tConsentproxy, bin, pl, up)
 }
 
+func startNoConsentWrite(bin string, pl places, up *upstream) (*target, error) {
+	return startConsentproxyAs(tNoConsentWrite, bin, pl, up, "--write-consent=false")
+}
+
 // startConsentproxyAs starts a consentproxy binary as the target name
-// (another build, for --also).
-func startConsentproxyAs(name, bin string, pl places, up *upstream) (*target, error) {
+// (another build, for --also), with extra flags.
+func startConsentproxyAs(name, bin string, pl places, up *upstream, extra ...string) (*target, error) {
 	dir := filepath.Join(pl.work, name)
 	certFile, keyFile, pool, err := newCA(dir)
 	if err != nil {
@@ -394,6 +402,7 @@ func startConsentproxyAs(name, bin string, pl places, up *upstream) (*target, er
 		"--profile", "reject-all", "--upstream-ca", up.caFile, "--intercept-port", port(up.httpsAddr),
 	}
 	argv = append(argv, resolveFlags()...)
+	argv = append(argv, extra...)
 	p, r, err := spawnReporting(name, filepath.Join(pl.logs, name+".log"), argv, childEnv(dir), "proxy listening")
 	if err != nil {
 		return nil, err

@@ -30,7 +30,7 @@ func Default() Config {
 			MaxConnections:        4096,
 			MaxHeaderBytes:        64 << 10,
 			MaxRequestLine:        16 << 10,
-			EventRingSize:         10000,
+			EventRingSize:         2000,
 			CertCacheSize:         1024,
 			DecisionCacheSize:     65536,
 			IdleTimeout:           2 * time.Minute,

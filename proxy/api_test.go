@@ -229,7 +229,7 @@ func TestEventsAPI(t *testing.T) {
 		{"block-image", "www.facebook.com", "/tr", "marketing", "facebook", "pixel", "image", "third-party", 200,
 			[]cookieSummary{{"fr", "request", "marketing"}, {"_fbp", "request", "marketing"}}},
 	}
-	if all.Count != len(want) || all.Total != uint64(len(want)) || all.RingSize != 10000 {
+	if all.Count != len(want) || all.Total != uint64(len(want)) || all.RingSize != 2000 {
 		t.Fatalf("count %d total %d ring %d, want %d events", all.Count, all.Total, all.RingSize, len(want))
 	}
 	for i, w := range want {
