@@ -120,10 +120,12 @@ func (s *Server) leafConfig(name string) (*tls.Config, error) {
 	if err != nil {
 		return nil, &mintError{err: err}
 	}
-	return &tls.Config{
+	cfg := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return leaf, nil },
-	}, nil
+	}
+	cfg.SetSessionTicketKeys(s.ticketKeys)
+	return cfg, nil
 }
 
 // connectFailed answers a CONNECT whose upstream could not be dialled

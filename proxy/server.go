@@ -22,6 +22,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log"
@@ -53,10 +54,17 @@ const drainPoll = 25 * time.Millisecond
 
 // Server is the proxy, its extra listeners and its admin listener.
 type Server struct {
-	cfg         config.Config // as started: addresses, CA and limits stay until a restart
-	log         *zap.Logger
-	evlog       *zap.Logger // events: sampled
-	leaves      *certs.Cache
+	cfg    config.Config // as started: addresses, CA and limits stay until a restart
+	log    *zap.Logger
+	evlog  *zap.Logger // events: sampled
+	leaves *certs.Cache
+	// ticketKeys encrypt the TLS session tickets of intercepted tunnels.
+	// Every CONNECT builds its own tls.Config, which would otherwise draw
+	// fresh random keys and make every ticket it issues unreadable to the
+	// next connection: clients could never resume, and each reconnect
+	// would pay a full handshake. They live in memory only, for the
+	// process's lifetime (the CA key next to them is the bigger secret).
+	ticketKeys  [][32]byte
 	gp          *goproxy.ProxyHttpServer
 	tr          *http.Transport
 	dialer      *dialer
@@ -142,8 +150,13 @@ func New(cfg config.Config, ca *certs.Authority, logger *zap.Logger, opts ...Opt
 		opt(&o)
 	}
 
+	var ticketKey [32]byte
+	if _, err := rand.Read(ticketKey[:]); err != nil {
+		return nil, fmt.Errorf("proxy: session ticket key: %w", err)
+	}
 	plog := logger.Named("proxy")
 	s := &Server{
+		ticketKeys:  [][32]byte{ticketKey},
 		cfg:         cfg,
 		log:         plog,
 		evlog:       newEventLogger(logger),
